@@ -1,0 +1,152 @@
+/**
+ * Typed request client: msgpack on the wire, one muxed inbox subscription per
+ * client (like nats.js's own request mux), replies reassembled from chunks,
+ * a deadline per call, and retries only for errors marked retriable
+ * (ShardUnavailable, Unavailable, ConsistencyTimeout) until the deadline.
+ */
+import { createInbox, headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { decodeBody, encodeBody } from "./codec.ts";
+import { HEADERS, MSGPACK } from "../schemas/names.ts";
+import { errorFromCode, PayloadTooLarge, Unavailable, type ApiError } from "../schemas/errors.ts";
+
+export interface CallOptions {
+  /** Total time allowed, retries included. */
+  timeoutMs?: number;
+  /** Extra headers (e.g. Authorization). */
+  headers?: Record<string, string>;
+  /** Retry retriable errors until the deadline (default true). */
+  retry?: boolean;
+}
+
+export interface Envelope {
+  code: number;
+  message?: string;
+  data?: unknown;
+  [k: string]: unknown;
+}
+
+interface Pending {
+  chunks: Uint8Array[];
+  received: number;
+  resolve: (bytes: Uint8Array) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+const HEADROOM_BYTES = 8 * 1024;
+
+export class RequestClient {
+  private sub: Subscription | undefined;
+  private readonly prefix: string;
+  private readonly pending = new Map<string, Pending>();
+  private seq = 0;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly defaultTimeoutMs = 30_000,
+  ) {
+    this.prefix = createInbox();
+  }
+
+  private ensureSub() {
+    if (this.sub) return;
+    this.sub = this.nc.subscribe(`${this.prefix}.*`, {
+      callback: (err, msg) => {
+        if (err) return;
+        const token = msg.subject.slice(this.prefix.length + 1);
+        const p = this.pending.get(token);
+        if (!p) return;
+        const chunk = msg.headers?.get(HEADERS.chunk);
+        if (!chunk) {
+          this.finish(token, p);
+          p.resolve(msg.data);
+          return;
+        }
+        const [i, n] = chunk.split("/").map(Number) as [number, number];
+        if (p.chunks.length === 0) p.chunks = new Array(n);
+        p.chunks[i] = msg.data;
+        p.received++;
+        if (p.received === n) {
+          this.finish(token, p);
+          p.resolve(Buffer.concat(p.chunks));
+        }
+      },
+    });
+  }
+
+  private finish(token: string, p: Pending) {
+    clearTimeout(p.timer);
+    this.pending.delete(token);
+  }
+
+  /** One attempt: raw bytes in, raw reply bytes out. */
+  requestBytes(subject: string, body: Uint8Array, h: MsgHdrs, timeoutMs: number): Promise<Uint8Array> {
+    this.ensureSub();
+    const max = this.nc.info?.max_payload ?? 1024 * 1024;
+    if (body.length > max - HEADROOM_BYTES) {
+      return Promise.reject(
+        new PayloadTooLarge({
+          message: `request of ${body.length} bytes exceeds the NATS max payload (${max} bytes); split it into smaller batches`,
+        }),
+      );
+    }
+    const token = (++this.seq).toString(36);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(token);
+        reject(new Unavailable({ message: `no reply on ${subject} within ${timeoutMs} ms` }));
+      }, timeoutMs);
+      this.pending.set(token, { chunks: [], received: 0, resolve, reject, timer });
+      try {
+        this.nc.publish(subject, body, { reply: `${this.prefix}.${token}`, headers: h });
+      } catch (e) {
+        clearTimeout(timer);
+        this.pending.delete(token);
+        reject(e);
+      }
+      // No responders: nats-server answers with a 503 status message on the reply subject.
+    });
+  }
+
+  /** Request with msgpack envelope; returns the envelope (code 0) or throws the typed error. */
+  async call(subject: string, body: unknown, opts: CallOptions = {}): Promise<Envelope> {
+    const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    const bytes = encodeBody(body, "msgpack");
+    let delayMs = 20;
+    for (;;) {
+      const h = natsHeaders();
+      h.set(HEADERS.contentType, MSGPACK);
+      h.set(HEADERS.acceptChunks, "1");
+      h.set(HEADERS.deadline, String(deadline));
+      for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
+      let err: ApiError;
+      try {
+        const reply = await this.requestBytes(subject, bytes, h, Math.max(1, deadline - Date.now()));
+        if (reply.length === 0) {
+          err = new Unavailable({ message: `nobody serves ${subject}` });
+        } else {
+          const env = decodeBody(reply, "msgpack") as Envelope;
+          if (env.code === 0) return env;
+          err = errorFromCode(env.code, env.message ?? "");
+        }
+      } catch (e) {
+        if ((e as ApiError)?.code === undefined) throw e;
+        err = e as ApiError;
+      }
+      const remaining = deadline - Date.now();
+      if (!err.retriable || opts.retry === false || remaining <= delayMs) throw err;
+      await new Promise((r) => setTimeout(r, delayMs));
+      delayMs = Math.min(delayMs * 2, 500);
+    }
+  }
+
+  close() {
+    this.sub?.unsubscribe();
+    this.sub = undefined;
+    for (const [token, p] of this.pending) {
+      this.finish(token, p);
+      p.reject(new Unavailable({ message: "client closed" }));
+    }
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Services every actor gets through Effect's context: configuration and the
+ * NATS connection (with its JetStream / KV / Object Store handles). Config is
+ * a service, never a global read from inside an actor.
+ */
+import { Context, Effect, Layer } from "effect";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
+import { randomBytes } from "node:crypto";
+import { names, type Names } from "../schemas/names.ts";
+
+export interface NatsvecConfig {
+  readonly natsUrl: string;
+  readonly root: string;
+  /** Unique per process; names this node in heartbeats and leases. */
+  readonly nodeId: string;
+  /** Default deadline of internal requests. */
+  readonly requestTimeoutMs: number;
+  /** How long a read waits for its guarantee timestamp before ConsistencyTimeout. */
+  readonly consistencyWaitMs: number;
+  /** Staleness used by consistencyLevel Bounded. */
+  readonly boundedStalenessMs: number;
+  /** Heartbeat period; nodes unseen for 3 periods are gone. */
+  readonly heartbeatMs: number;
+  /** Shard lease time-to-live (the leases bucket's max age). */
+  readonly leaseTtlMs: number;
+  /** Interval of time ticks an idle shard publishes. */
+  readonly timeTickMs: number;
+  /** Replicas for streams and buckets (1 for a single server). */
+  readonly replicas: number;
+  /** Credentials for the NATS connection, if the server needs them. */
+  readonly natsUser?: string;
+  readonly natsPass?: string;
+}
+
+export const defaultConfig = (overrides: Partial<NatsvecConfig> = {}): NatsvecConfig => ({
+  natsUrl: "nats://127.0.0.1:4222",
+  root: "natsvec",
+  nodeId: `n${process.pid.toString(36)}${randomBytes(3).toString("hex")}`,
+  requestTimeoutMs: 30_000,
+  consistencyWaitMs: 10_000,
+  boundedStalenessMs: 5_000,
+  heartbeatMs: 2_000,
+  leaseTtlMs: 10_000,
+  timeTickMs: 200,
+  replicas: 1,
+  ...overrides,
+});
+
+export class Config extends Context.Tag("natsvec/Config")<Config, NatsvecConfig>() {}
+
+export interface NatsHandles {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly kvm: Kvm;
+  readonly objm: Objm;
+  readonly names: Names;
+  /** Server's max payload in bytes. */
+  readonly maxPayload: number;
+}
+
+export class Nats extends Context.Tag("natsvec/Nats")<Nats, NatsHandles>() {}
+
+export const openNats = async (config: NatsvecConfig, name = "natsvec"): Promise<NatsHandles> => {
+  const nc = await connect({
+    servers: config.natsUrl,
+    name: `${name}:${config.nodeId}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    user: config.natsUser,
+    pass: config.natsPass,
+  });
+  const jsm = await jetstreamManager(nc);
+  return {
+    nc,
+    js: jetstream(nc),
+    jsm,
+    kvm: new Kvm(nc),
+    objm: new Objm(nc),
+    names: names(config.root),
+    maxPayload: nc.info?.max_payload ?? 1024 * 1024,
+  };
+};
+
+/** The NATS connection as a scoped layer: drained (pending replies flushed) when the scope closes. */
+export const NatsLive = Layer.scoped(
+  Nats,
+  Effect.gen(function* () {
+    const config = yield* Config;
+    return yield* Effect.acquireRelease(
+      Effect.promise(() => openNats(config)),
+      (h) => Effect.promise(() => h.nc.drain().catch(() => undefined)),
+    );
+  }),
+);
+
+export const ConfigLive = (config: NatsvecConfig) => Layer.succeed(Config, config);

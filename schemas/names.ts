@@ -1,0 +1,101 @@
+/**
+ * The ONE module that builds subject, stream, bucket, key and object names.
+ * No other file writes a subject or bucket name as a string literal.
+ */
+
+export const DEFAULT_ROOT = "natsvec";
+
+export const STREAM_WAL = "NATSVEC_WAL";
+export const STREAM_TASKS = "NATSVEC_TASKS";
+export const BUCKET_META = "natsvec-meta";
+export const BUCKET_NODES = "natsvec-nodes";
+export const BUCKET_LEASES = "natsvec-leases";
+export const BUCKET_SEGMENTS = "natsvec-segments";
+
+export const API_CATEGORIES = [
+  "collections",
+  "partitions",
+  "indexes",
+  "entities",
+  "aliases",
+  "databases",
+  "users",
+  "roles",
+] as const;
+export type ApiCategory = (typeof API_CATEGORIES)[number];
+
+export type Role = "proxy" | "rootcoord" | "streamingnode" | "datacoord" | "querycoord" | "datanode" | "indexnode" | "querynode";
+export const ROLES: readonly Role[] = ["rootcoord", "streamingnode", "proxy"];
+
+/** Names scoped by a subject root, so several natsvec deployments can share one NATS server. */
+export const names = (root: string = DEFAULT_ROOT) => ({
+  root,
+  /** Public API subject: `<root>.api.v2.<category>.<action>`. */
+  api: (category: string, action: string) => `${root}.api.v2.${category}.${action}`,
+  /** Wildcard every proxy subscribes to. */
+  apiWildcard: () => `${root}.api.v2.>`,
+  /** Prefix length of the api subject, to parse category/action back out. */
+  parseApi: (subject: string): { category: string; action: string } | undefined => {
+    const prefix = `${root}.api.v2.`;
+    if (!subject.startsWith(prefix)) return undefined;
+    const rest = subject.slice(prefix.length).split(".");
+    if (rest.length !== 2) return undefined;
+    return { category: rest[0]!, action: rest[1]! };
+  },
+  /** Internal role subject `<root>.<role>.<nodeId>.<verb>`; nodeId "any" is the role's queue-group subject. */
+  role: (role: Role, nodeId: string, verb: string) => `${root}.${role}.${nodeId}.${verb}`,
+  /** Subject a shard's current owner (its single writer) serves: `<root>.shard.<collectionId>.<shard>.<verb>`. */
+  shard: (collectionId: number, shard: number, verb: string) => `${root}.shard.${collectionId}.${shard}.${verb}`,
+  /** WAL subject of one shard. */
+  wal: (collectionId: number, shard: number) => `${root}.wal.${collectionId}.${shard}`,
+  walCollection: (collectionId: number) => `${root}.wal.${collectionId}.*`,
+  walAll: () => `${root}.wal.>`,
+  tasksAll: () => `${root}.tasks.>`,
+  /** Time ticks of a shard: serviceable timestamp announcements. */
+  timeTick: (collectionId: number, shard: number) => `${root}.tt.${collectionId}.${shard}`,
+  /** Change events of a collection. */
+  event: (db: string, collection: string) => `${root}.evt.${db}.${collection}`,
+  /** Stream and bucket names carry the root when it is not the default, so deployments don't collide. */
+  stream: (base: string) => (root === DEFAULT_ROOT ? base : `${base}_${root.toUpperCase().replace(/[^A-Z0-9_]/g, "_")}`),
+  bucket: (base: string) => (root === DEFAULT_ROOT ? base : `${base}-${root.replace(/[^a-zA-Z0-9_-]/g, "_")}`),
+});
+export type Names = ReturnType<typeof names>;
+
+/** Keys in the meta KV bucket. KV keys allow [-/_=.a-zA-Z0-9]; user names are validated to fit. */
+export const metaKeys = {
+  database: (db: string) => `db.${db}`,
+  databasePrefix: () => `db.>`,
+  collection: (db: string, name: string) => `coll.${db}.${name}`,
+  collectionsOf: (db: string) => `coll.${db}.>`,
+  collectionPrefix: () => `coll.>`,
+  /** id -> (db, name), so actors that know only an id can find the record. */
+  collectionById: (id: number) => `collid.${id}`,
+  alias: (db: string, alias: string) => `alias.${db}.${alias}`,
+  aliasesOf: (db: string) => `alias.${db}.>`,
+  /** Id allocators (collections, partitions, fields, row ids). */
+  counter: (what: string) => `counter.${what}`,
+  tsoHighWater: () => `tso.highwater`,
+};
+
+export const leaseKeys = {
+  shard: (collectionId: number, shard: number) => `shard.${collectionId}.${shard}`,
+};
+
+export const nodeKeys = {
+  node: (role: Role, nodeId: string) => `${role}.${nodeId}`,
+};
+
+/** Header names used on the wire. */
+export const HEADERS = {
+  contentType: "Content-Type",
+  authorization: "Authorization",
+  allowInt64: "Accept-Type-Allow-Int64",
+  /** Set by clients that reassemble replies larger than the max payload. */
+  acceptChunks: "Natsvec-Accept-Chunks",
+  /** On a chunked reply: `<index>/<count>`. */
+  chunk: "Natsvec-Chunk",
+  /** Deadline of the request, epoch ms; servers stop waiting past it. */
+  deadline: "Natsvec-Deadline",
+} as const;
+
+export const MSGPACK = "application/msgpack";
