@@ -242,7 +242,6 @@ export const concatBatches = (schema: CollectionSchema, batches: readonly RowBat
 
 const packr = new Packr({
   moreTypes: true,
-  useBigInt64: true,
   int64AsType: "bigint",
   useRecords: false,
   mapsAsObjects: true,

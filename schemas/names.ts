@@ -72,6 +72,7 @@ export const metaKeys = {
   collectionById: (id: number) => `collid.${id}`,
   alias: (db: string, alias: string) => `alias.${db}.${alias}`,
   aliasesOf: (db: string) => `alias.${db}.>`,
+  aliasPrefix: () => `alias.>`,
   /** Id allocators (collections, partitions, fields, row ids). */
   counter: (what: string) => `counter.${what}`,
   tsoHighWater: () => `tso.highwater`,

@@ -1,0 +1,276 @@
+/**
+ * Public DML and read endpoints (`entities/*`). The whole request is
+ * validated here before any shard sees it; rows are routed to shards by
+ * hash(pk); reads fan out to every shard and are merged.
+ */
+import { randomBytes } from "node:crypto";
+import * as Api from "../../schemas/api.ts";
+import { MAX_TOPK, fieldByName, primaryField, vectorFields, type CollectionSchema, type MetricType } from "../../schemas/collection.ts";
+import { parseMetric } from "../../schemas/collectionCreate.ts";
+import { InvalidParameter, MissingParameter, PrimaryKeyConflict } from "../../schemas/errors.ts";
+import type { CollectionRecord } from "../../schemas/meta.ts";
+import { encodeBatch, takeRows, type RowBatch } from "../../engine/columns.ts";
+import { pkValues, resolveOutputFields, rowsToBatch } from "../../engine/rows.ts";
+import { shardOf } from "../../engine/hash.ts";
+import { compileOptionalFilter, FilterError } from "../../engine/expr/index.ts";
+import { decodeRequest } from "../../runtime/validate.ts";
+import type { ReplyBody } from "../../runtime/host.ts";
+import {
+  SHARD_VERBS,
+  type Pk,
+  type QueryReply,
+  type SearchReply,
+  type WriteOp,
+  type WriteReply,
+} from "../streamingnode/protocol.ts";
+import type { AllocIdsReply } from "../rootcoord/protocol.ts";
+import { partitionId, partitionIds, toPk, type ProxyContext } from "./context.ts";
+import { mergeQueryPages, mergeSearchHits } from "./reduce.ts";
+import { notSupportedYet, type Handler } from "./ddl.ts";
+
+const DEFAULT_SEARCH_LIMIT = 100;
+const DEFAULT_QUERY_LIMIT_NO_FILTER = 100;
+const COUNT_STAR = "count(*)";
+
+const checkFilter = (schema: CollectionSchema, filter: string | undefined, params: Record<string, unknown> | undefined) => {
+  try {
+    compileOptionalFilter(filter, schema, params);
+  } catch (e) {
+    if (e instanceof FilterError) throw new InvalidParameter({ message: e.message });
+    throw e;
+  }
+};
+
+const checkPage = (limit: number, offset: number) => {
+  if (limit < 1 || limit > MAX_TOPK) throw new InvalidParameter({ message: `limit must be in [1, ${MAX_TOPK}], got ${limit}` });
+  if (offset < 0) throw new InvalidParameter({ message: `offset must be >= 0, got ${offset}` });
+  if (limit + offset > MAX_TOPK) throw new InvalidParameter({ message: `limit + offset must be <= ${MAX_TOPK}, got ${limit + offset}` });
+};
+
+/** Split a batch by owning shard; returns [shard, sub-batch] pairs. */
+const splitByShard = (rec: CollectionRecord, batch: RowBatch, pks: readonly Pk[]): [number, RowBatch][] => {
+  if (rec.shardsNum === 1) return [[0, batch]];
+  const rows = new Map<number, number[]>();
+  pks.forEach((pk, i) => {
+    const s = shardOf(pk, rec.shardsNum);
+    const l = rows.get(s) ?? [];
+    l.push(i);
+    rows.set(s, l);
+  });
+  return [...rows.entries()].map(([s, r]) => [s, takeRows(batch, r)]);
+};
+
+const duplicatesIn = (pks: readonly Pk[]): Pk[] => {
+  const seen = new Set<Pk>();
+  const dups = new Set<Pk>();
+  for (const pk of pks) (seen.has(pk) ? dups : seen).add(pk);
+  return [...dups];
+};
+
+const fmtPks = (pks: readonly Pk[]) =>
+  pks
+    .slice(0, 20)
+    .map((p) => (typeof p === "string" ? JSON.stringify(p) : p.toString()))
+    .join(", ") + (pks.length > 20 ? ` and ${pks.length - 20} more` : "");
+
+const write = async (ctx: ProxyContext, body: unknown, mode: "insert" | "upsert", deadlineMs: number) => {
+  const b = decodeRequest(Api.InsertRequest, body);
+  const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
+  const pid = partitionId(rec, b.partitionName);
+  const pkField = primaryField(rec.schema);
+  const autoIds = mode === "insert" && pkField.autoId;
+  let ids: bigint[] = [];
+  if (autoIds && Array.isArray(b.data) && b.data.length > 0) {
+    const { start } = await ctx.rootcoord<AllocIdsReply>("allocIds", { count: b.data.length });
+    ids = Array.from({ length: b.data.length }, (_, i) => start + BigInt(i));
+  }
+  const batch = rowsToBatch(rec.schema, b.data, { mode, allocateIds: () => ids });
+  const pks = pkValues(rec.schema, batch);
+  const dups = duplicatesIn(pks);
+  if (dups.length > 0)
+    throw new PrimaryKeyConflict({ message: `primary key${dups.length > 1 ? "s" : ""} ${fmtPks(dups)} appear more than once in the batch; nothing was written` });
+  const parts = splitByShard(rec, batch, pks);
+  // An insert spanning shards reserves its keys on every shard first, so a conflict anywhere writes nothing.
+  let txnId: string | undefined;
+  if (mode === "insert" && !autoIds && parts.length > 1) {
+    txnId = randomBytes(8).toString("hex");
+    await Promise.all(
+      parts.map(([s, sub]) => ctx.shard(rec.id, s, SHARD_VERBS.prepare, { collectionId: rec.id, txnId, pks: pkValues(rec.schema, sub) }, deadlineMs)),
+    );
+  }
+  const replies = await Promise.all(
+    parts.map(([s, sub]) => {
+      const op: WriteOp =
+        mode === "insert" ? { op: "insert", partitionId: pid, batch: encodeBatch(sub), ...(txnId ? { txnId } : {}) } : { op: "upsert", partitionId: pid, batch: encodeBatch(sub) };
+      return ctx.shard<WriteReply>(rec.id, s, SHARD_VERBS.write, { collectionId: rec.id, write: op }, deadlineMs);
+    }),
+  );
+  const commitTs = replies.reduce((m, r) => (r.commitTs > m ? r.commitTs : m), 0n);
+  return { pks, commitTs };
+};
+
+const vectorField = (schema: CollectionSchema, annsField: string | undefined) => {
+  const vecs = vectorFields(schema);
+  if (annsField === undefined) {
+    if (vecs.length !== 1) throw new MissingParameter({ message: `annsField is required: the collection has ${vecs.length} vector fields (${vecs.map((v) => v.name).join(", ")})` });
+    return vecs[0]!;
+  }
+  const f = fieldByName(schema, annsField);
+  if (!f) throw new InvalidParameter({ message: `annsField '${annsField}' does not exist in the collection schema` });
+  if (f.dataType !== "FloatVector") throw new InvalidParameter({ message: `annsField '${annsField}' is not a vector field` });
+  return f;
+};
+
+const toQueryVector = (v: unknown, dim: number, i: number): Float32Array => {
+  let out: Float32Array;
+  if (v instanceof Float32Array) out = v;
+  else if (v instanceof Uint8Array && !Array.isArray(v)) {
+    if (v.length !== dim * 4) throw new InvalidParameter({ message: `data[${i}]: binary vector has ${v.length} bytes, expected ${dim * 4} (dim ${dim} float32)` });
+    out = new Float32Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.length));
+  } else if (Array.isArray(v)) {
+    out = new Float32Array(v.length);
+    for (let j = 0; j < v.length; j++) {
+      const x = v[j];
+      if (typeof x !== "number") throw new InvalidParameter({ message: `data[${i}][${j}] must be a number, got ${typeof x}` });
+      out[j] = x;
+    }
+  } else throw new InvalidParameter({ message: `data[${i}] must be a vector (array of numbers)` });
+  if (out.length !== dim) throw new InvalidParameter({ message: `data[${i}]: vector dimension ${out.length} does not match the field's dim ${dim}` });
+  for (let j = 0; j < out.length; j++)
+    if (!Number.isFinite(out[j]!)) throw new InvalidParameter({ message: `data[${i}][${j}] is not a finite number` });
+  return out;
+};
+
+/** Output fields as the shards need them (without count(*)), and whether this is a count. */
+const outputPlan = (schema: CollectionSchema, requested: readonly string[] | undefined, defaultAll: boolean) => {
+  const wantsCount = requested?.includes(COUNT_STAR) ?? false;
+  if (wantsCount && requested!.length > 1) throw new InvalidParameter({ message: `${COUNT_STAR} cannot be combined with other output fields` });
+  if (wantsCount) return { countOnly: true, fields: [] as string[] };
+  const fields = resolveOutputFields(schema, requested && requested.length > 0 ? requested : defaultAll ? ["*"] : []);
+  const pk = primaryField(schema).name;
+  return { countOnly: false, fields: fields.includes(pk) ? fields : [pk, ...fields] };
+};
+
+export const entityHandlers: Record<string, Handler> = {
+  "entities.insert": async (body, ctx, deadlineMs) => {
+    const { pks, commitTs } = await write(ctx, body, "insert", deadlineMs);
+    return { data: { insertCount: pks.length, insertIds: pks, commitTs } };
+  },
+  "entities.upsert": async (body, ctx, deadlineMs) => {
+    const { pks, commitTs } = await write(ctx, body, "upsert", deadlineMs);
+    return { data: { upsertCount: pks.length, upsertIds: pks, commitTs } };
+  },
+  "entities.delete": async (body, ctx, deadlineMs) => {
+    const b = decodeRequest(Api.DeleteRequest, body);
+    const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
+    const pids = b.partitionName ? [partitionId(rec, b.partitionName)] : undefined;
+    const hasFilter = b.filter !== undefined && b.filter.trim() !== "";
+    if (!hasFilter && !b.ids) throw new MissingParameter({ message: "delete needs a filter (e.g. \"id in [1, 2]\") or ids" });
+    if (hasFilter && b.ids) throw new InvalidParameter({ message: "give either filter or ids, not both" });
+    let replies: WriteReply[];
+    if (hasFilter) {
+      checkFilter(rec.schema, b.filter, b.exprParams);
+      const op: WriteOp = { op: "delete", filter: b.filter!, ...(b.exprParams ? { exprParams: b.exprParams } : {}), ...(pids ? { partitionIds: pids } : {}) };
+      replies = await ctx.allShards<WriteReply>(rec, SHARD_VERBS.write, { collectionId: rec.id, write: op }, deadlineMs);
+    } else {
+      const pks = b.ids!.map((v, i) => toPk(rec.schema, v, `ids[${i}]`));
+      const byShard = new Map<number, Pk[]>();
+      for (const pk of pks) {
+        const s = shardOf(pk, rec.shardsNum);
+        byShard.set(s, [...(byShard.get(s) ?? []), pk]);
+      }
+      replies = await Promise.all(
+        [...byShard].map(([s, list]) =>
+          ctx.shard<WriteReply>(rec.id, s, SHARD_VERBS.write, { collectionId: rec.id, write: { op: "delete", pks: list, ...(pids ? { partitionIds: pids } : {}) } }, deadlineMs),
+        ),
+      );
+    }
+    const commitTs = replies.reduce((m, r) => (r.commitTs > m ? r.commitTs : m), 0n);
+    return { data: { deleteCount: replies.reduce((n, r) => n + r.count, 0), commitTs } };
+  },
+  "entities.get": async (body, ctx, deadlineMs) => {
+    const b = decodeRequest(Api.GetRequest, body);
+    const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
+    const ids = Array.isArray(b.id) ? b.id : [b.id];
+    if (ids.length > MAX_TOPK) throw new InvalidParameter({ message: `at most ${MAX_TOPK} ids per get` });
+    const pks = ids.map((v, i) => toPk(rec.schema, v, `id[${i}]`));
+    const { fields } = outputPlan(rec.schema, b.outputFields, true);
+    const pids = partitionIds(rec, b.partitionNames);
+    const guaranteeTs = await ctx.guaranteeTs(rec, b.consistencyLevel, b.guaranteeTs);
+    const byShard = new Map<number, Pk[]>();
+    for (const pk of pks) {
+      const s = shardOf(pk, rec.shardsNum);
+      byShard.set(s, [...(byShard.get(s) ?? []), pk]);
+    }
+    const replies = await Promise.all(
+      [...byShard].map(([s, list]) =>
+        ctx.shard<QueryReply>(rec.id, s, SHARD_VERBS.get, { collectionId: rec.id, pks: list, outputFields: fields, partitionIds: pids, guaranteeTs }, deadlineMs),
+      ),
+    );
+    // Rows in the order the ids were asked for.
+    const byPk = new Map<Pk, Record<string, unknown>>();
+    for (const r of replies) r.pks.forEach((pk, i) => byPk.set(pk, r.rows[i]!));
+    return { data: pks.map((pk) => byPk.get(pk)).filter((r) => r !== undefined) };
+  },
+  "entities.query": async (body, ctx, deadlineMs) => {
+    const b = decodeRequest(Api.QueryRequest, body);
+    const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
+    const hasFilter = b.filter !== undefined && b.filter.trim() !== "";
+    const offset = b.offset ?? 0;
+    const limit = b.limit ?? (hasFilter ? MAX_TOPK - offset : DEFAULT_QUERY_LIMIT_NO_FILTER);
+    const { countOnly, fields } = outputPlan(rec.schema, b.outputFields, false);
+    if (!countOnly) checkPage(limit, offset);
+    checkFilter(rec.schema, b.filter, b.exprParams);
+    const pids = partitionIds(rec, b.partitionNames);
+    const guaranteeTs = await ctx.guaranteeTs(rec, b.consistencyLevel, b.guaranteeTs);
+    const replies = await ctx.allShards<QueryReply>(
+      rec,
+      SHARD_VERBS.query,
+      { collectionId: rec.id, filter: b.filter, exprParams: b.exprParams, outputFields: fields, partitionIds: pids, guaranteeTs, k: offset + limit, countOnly },
+      deadlineMs,
+    );
+    if (countOnly) return { data: [{ [COUNT_STAR]: replies.reduce((n, r) => n + r.count, 0) }] };
+    return { data: mergeQueryPages(replies, offset, limit).map((x) => x.row) };
+  },
+  "entities.search": async (body, ctx, deadlineMs) => {
+    const b = decodeRequest(Api.SearchRequest, body);
+    const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
+    if (b.groupingField !== undefined) throw notSupportedYet("groupingField");
+    const field = vectorField(rec.schema, b.annsField);
+    if (b.data.length === 0) throw new InvalidParameter({ message: "data must hold at least one query vector" });
+    if (b.data.length > 1024) throw new InvalidParameter({ message: `at most 1024 query vectors per search, got ${b.data.length}` });
+    const queries = b.data.map((v, i) => toQueryVector(v, field.dim!, i));
+    const limit = b.limit ?? DEFAULT_SEARCH_LIMIT;
+    const offset = b.offset ?? 0;
+    checkPage(limit, offset);
+    const index = rec.indexes.find((i) => i.fieldName === field.name);
+    const requested = b.searchParams?.metricType;
+    let metric: MetricType = parseMetric(requested, "searchParams.metricType", index?.metricType ?? "COSINE");
+    if (index && requested !== undefined && metric !== index.metricType)
+      throw new InvalidParameter({ message: `searchParams.metricType ${metric} does not match the index metric ${index.metricType} of field '${field.name}'` });
+    metric = index?.metricType ?? metric;
+    const { fields } = outputPlan(rec.schema, b.outputFields?.filter((f) => f !== "distance"), false);
+    checkFilter(rec.schema, b.filter, b.exprParams);
+    const pids = partitionIds(rec, b.partitionNames);
+    const guaranteeTs = await ctx.guaranteeTs(rec, b.consistencyLevel, b.guaranteeTs);
+    const replies = await ctx.allShards<SearchReply>(
+      rec,
+      SHARD_VERBS.search,
+      { collectionId: rec.id, field: field.name, metric, queries, k: offset + limit, filter: b.filter, exprParams: b.exprParams, outputFields: fields, partitionIds: pids, guaranteeTs },
+      deadlineMs,
+    );
+    const pkName = primaryField(rec.schema).name;
+    const data: Record<string, unknown>[] = [];
+    const topks: number[] = [];
+    queries.forEach((_, q) => {
+      const hits = mergeSearchHits(replies.map((r) => r.results[q]!), metric, offset, limit);
+      topks.push(hits.length);
+      for (const h of hits) data.push({ ...h.fields, [pkName]: h.pk, distance: h.distance });
+    });
+    return { data, topks };
+  },
+  "entities.hybrid_search": async () => {
+    throw notSupportedYet("entities/hybrid_search");
+  },
+};
+

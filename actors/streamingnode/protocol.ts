@@ -1,0 +1,98 @@
+/**
+ * streamingnode's internal protocol. Each shard's single writer serves
+ * `<root>.shard.<collectionId>.<shard>.<verb>`; bodies are msgpack.
+ */
+import type { Metric } from "../../engine/search.ts";
+
+export const SHARD_VERBS = {
+  prepare: "prepare",
+  write: "write",
+  search: "search",
+  query: "query",
+  get: "get",
+  stats: "stats",
+} as const;
+
+export type Pk = bigint | string;
+
+/** Reserve keys for an insert that spans shards: every shard checks before any appends. */
+export interface PrepareRequest {
+  collectionId: number;
+  txnId: string;
+  pks: Pk[];
+}
+
+export type WriteOp =
+  | { op: "insert"; partitionId: number; batch: Uint8Array /* encodeBatch */; txnId?: string }
+  | { op: "upsert"; partitionId: number; batch: Uint8Array }
+  | { op: "delete"; pks?: Pk[]; filter?: string; exprParams?: Record<string, unknown>; partitionIds?: number[] };
+
+export interface WriteRequest {
+  collectionId: number;
+  write: WriteOp;
+}
+export interface WriteReply {
+  commitTs: bigint;
+  /** Rows written (insert/upsert) or removed (delete). */
+  count: number;
+}
+
+export interface ReadCommon {
+  collectionId: number;
+  /** Wait until the shard has applied everything up to this timestamp; absent = Eventually. */
+  guaranteeTs?: bigint;
+  partitionIds?: number[];
+  filter?: string;
+  exprParams?: Record<string, unknown>;
+  outputFields: string[];
+}
+
+export interface SearchRequest extends ReadCommon {
+  field: string;
+  metric: Metric;
+  queries: Float32Array[];
+  /** limit + offset: the proxy slices the merged result. */
+  k: number;
+}
+export interface SearchHit {
+  pk: Pk;
+  distance: number;
+  fields: Record<string, unknown>;
+}
+export interface SearchReply {
+  results: SearchHit[][];
+}
+
+export interface QueryRequest extends ReadCommon {
+  /** Rows to return, in primary-key order: limit + offset (the proxy slices). */
+  k: number;
+  countOnly?: boolean;
+}
+export interface QueryReply {
+  rows: Record<string, unknown>[];
+  /** Sorted primary keys of `rows`, for the proxy's merge. */
+  pks: Pk[];
+  count: number;
+}
+
+export interface GetRequest extends ReadCommon {
+  pks: Pk[];
+}
+
+export interface StatsReply {
+  rowCount: number;
+  serviceableTs: bigint;
+  walSeq: number;
+  memoryBytes: number;
+}
+
+/** One WAL message. A write too large for one message is split into parts of one txn. */
+export interface WalEntry {
+  ts: bigint;
+  ops: WalOp[];
+  part?: { txn: string; index: number; count: number };
+}
+export type WalOp =
+  | { op: "insert"; partitionId: number; batch: Uint8Array }
+  | { op: "upsert"; partitionId: number; batch: Uint8Array }
+  | { op: "delete"; pks: Pk[] };

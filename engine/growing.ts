@@ -1,0 +1,437 @@
+/**
+ * A growing segment: in-memory columnar storage that only grows (rows are
+ * appended, and marked deleted, never removed). Numeric, bool, Int64 and
+ * vector columns live in typed arrays with amortized doubling; VarChar, JSON,
+ * Array and `$meta` in JS arrays. Each vector row keeps a cached inverse norm
+ * (Float64Array; 0 for a zero vector) so COSINE search never recomputes base
+ * norms. Insert and delete timestamps are kept per row for MVCC reads.
+ */
+import { DYNAMIC_FIELD, primaryField, type CollectionSchema, type FieldSchema } from "../schemas/collection.ts";
+import { InvalidParameter } from "../schemas/errors.ts";
+import { declaredFields, hasDynamicField, newNumberArray, type Column, type NumberArray, type NumberType, type RowBatch } from "./columns.ts";
+
+type Store =
+  | { kind: "vector"; name: string; dim: number; data: Float32Array; invNorms: Float64Array }
+  | { kind: "int64"; name: string; data: BigInt64Array; valid: Uint8Array | undefined }
+  | { kind: "number"; name: string; type: NumberType; data: NumberArray; valid: Uint8Array | undefined }
+  | { kind: "bool"; name: string; data: Uint8Array; valid: Uint8Array | undefined }
+  | { kind: "values"; name: string; data: unknown[] };
+
+const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
+
+const grow = <T extends { length: number; set(a: ArrayLike<never>, o?: number): void; subarray(a: number, b: number): T }>(
+  old: T,
+  make: (n: number) => T,
+  used: number,
+  n: number,
+): T => {
+  const out = make(n);
+  out.set(old.subarray(0, used) as unknown as ArrayLike<never>, 0);
+  return out;
+};
+
+/** Rough heap size of a JS value held in a values column. */
+const estimateBytes = (v: unknown, depth = 0): number => {
+  switch (typeof v) {
+    case "string":
+      return 16 + v.length * 2;
+    case "number":
+    case "boolean":
+      return 8;
+    case "bigint":
+      return 24;
+    case "object": {
+      if (v === null) return 0;
+      if (depth > 8) return 64;
+      let s = 32;
+      if (Array.isArray(v)) for (const x of v) s += 8 + estimateBytes(x, depth + 1);
+      else for (const [k, x] of Object.entries(v)) s += 16 + k.length + estimateBytes(x, depth + 1);
+      return s;
+    }
+    default:
+      return 8;
+  }
+};
+
+const storeFor = (f: FieldSchema, cap: number): Store => {
+  const valid = f.nullable ? new Uint8Array(cap) : undefined;
+  switch (f.dataType) {
+    case "FloatVector": {
+      const dim = f.dim ?? 0;
+      if (!(dim > 0)) throw new Error(`vector field '${f.name}' has no dim`);
+      return { kind: "vector", name: f.name, dim, data: new Float32Array(cap * dim), invNorms: new Float64Array(cap) };
+    }
+    case "Int64":
+      return { kind: "int64", name: f.name, data: new BigInt64Array(cap), valid };
+    case "Int8":
+    case "Int16":
+    case "Int32":
+    case "Float":
+    case "Double":
+      return { kind: "number", name: f.name, type: f.dataType, data: newNumberArray(f.dataType, cap), valid };
+    case "Bool":
+      return { kind: "bool", name: f.name, data: new Uint8Array(cap), valid };
+    case "VarChar":
+    case "JSON":
+    case "Array":
+      return { kind: "values", name: f.name, data: [] };
+  }
+};
+
+const storeValue = (s: Store, row: number): unknown => {
+  switch (s.kind) {
+    case "vector":
+      return s.data.slice(row * s.dim, (row + 1) * s.dim);
+    case "int64":
+      return s.valid !== undefined && s.valid[row] === 0 ? null : s.data[row]!;
+    case "number":
+      return s.valid !== undefined && s.valid[row] === 0 ? null : s.data[row]!;
+    case "bool":
+      return s.valid !== undefined && s.valid[row] === 0 ? null : s.data[row] !== 0;
+    case "values": {
+      const v = s.data[row];
+      return v === undefined ? null : v;
+    }
+  }
+};
+
+export class GrowingSegment {
+  private cap: number;
+  private n = 0;
+  private deletedCount = 0;
+  private insertTs: BigUint64Array;
+  private deleteTs: BigUint64Array;
+  private deleted: Uint8Array;
+  private tsMonotonic = true;
+  private lastTs = 0n;
+  private valuesBytes = 0;
+  private readonly stores: Store[];
+  private readonly byName = new Map<string, Store>();
+  private readonly meta: Store | undefined;
+  private readonly pkStore: Store;
+
+  constructor(
+    readonly schema: CollectionSchema,
+    readonly partitionId: number,
+    initialCapacity = 1024,
+  ) {
+    this.cap = Math.max(1, Math.floor(initialCapacity));
+    this.insertTs = new BigUint64Array(this.cap);
+    this.deleteTs = new BigUint64Array(this.cap);
+    this.deleted = new Uint8Array(this.cap);
+    this.stores = declaredFields(schema).map((f) => storeFor(f, this.cap));
+    for (const s of this.stores) this.byName.set(s.name, s);
+    if (hasDynamicField(schema)) {
+      this.meta = { kind: "values", name: DYNAMIC_FIELD, data: [] };
+      this.byName.set(DYNAMIC_FIELD, this.meta);
+    }
+    const pk = this.byName.get(primaryField(schema).name);
+    if (pk === undefined) throw new Error("schema has no primary key column");
+    this.pkStore = pk;
+  }
+
+  /** Appended rows, including deleted ones. */
+  get rowCount(): number {
+    return this.n;
+  }
+
+  /** Rows not deleted. */
+  get liveCount(): number {
+    return this.n - this.deletedCount;
+  }
+
+  /** True while every append had ts >= the previous one (lets MVCC reads binary-search the visible prefix). */
+  get insertTsMonotonic(): boolean {
+    return this.tsMonotonic;
+  }
+
+  private ensure(need: number): void {
+    if (need <= this.cap) return;
+    let cap = this.cap;
+    while (cap < need) cap *= 2;
+    const used = this.n;
+    this.insertTs = grow(this.insertTs, (k) => new BigUint64Array(k), used, cap);
+    this.deleteTs = grow(this.deleteTs, (k) => new BigUint64Array(k), used, cap);
+    this.deleted = grow(this.deleted, (k) => new Uint8Array(k), used, cap);
+    for (const s of this.stores) {
+      switch (s.kind) {
+        case "vector":
+          s.data = grow(s.data, (k) => new Float32Array(k), used * s.dim, cap * s.dim);
+          s.invNorms = grow(s.invNorms, (k) => new Float64Array(k), used, cap);
+          break;
+        case "int64":
+          s.data = grow(s.data, (k) => new BigInt64Array(k), used, cap);
+          if (s.valid) s.valid = grow(s.valid, (k) => new Uint8Array(k), used, cap);
+          break;
+        case "number": {
+          const t = s.type;
+          s.data = grow(s.data as Float64Array, (k) => newNumberArray(t, k) as Float64Array, used, cap);
+          if (s.valid) s.valid = grow(s.valid, (k) => new Uint8Array(k), used, cap);
+          break;
+        }
+        case "bool":
+          s.data = grow(s.data, (k) => new Uint8Array(k), used, cap);
+          if (s.valid) s.valid = grow(s.valid, (k) => new Uint8Array(k), used, cap);
+          break;
+        case "values":
+          break;
+      }
+    }
+    this.cap = cap;
+  }
+
+  /** Append every row of `batch` (inserted at `ts`). The batch must have a column per declared field. */
+  append(batch: RowBatch, ts: bigint): { firstRow: number } {
+    const m = batch.rowCount;
+    const first = this.n;
+    // Check the whole batch first so a mismatch leaves the segment untouched.
+    for (const s of this.stores) {
+      const c = batch.columns[s.name];
+      if (c === undefined) throw new Error(`append: batch has no column '${s.name}'`);
+      if (c.kind !== s.kind) throw new Error(`append: column '${s.name}' is ${c.kind}, expected ${s.kind}`);
+      if (c.kind === "vector" && (c.dim !== (s as { dim: number }).dim || c.data.length < m * c.dim))
+        throw new Error(`append: column '${s.name}' has dim ${c.dim} / length ${c.data.length}`);
+      if (c.kind === "number" && c.type !== (s as { type: NumberType }).type)
+        throw new Error(`append: column '${s.name}' is ${c.type}, expected ${(s as { type: NumberType }).type}`);
+    }
+    if (m === 0) return { firstRow: first };
+    this.ensure(first + m);
+    for (const s of this.stores) {
+      const c = batch.columns[s.name]! as Column;
+      switch (s.kind) {
+        case "vector": {
+          const dim = s.dim;
+          const src = (c as { data: Float32Array }).data;
+          s.data.set(src.subarray(0, m * dim), first * dim);
+          const d = s.data;
+          const inv = s.invNorms;
+          for (let r = 0; r < m; r++) {
+            const o = (first + r) * dim;
+            let a0 = 0,
+              a1 = 0,
+              a2 = 0,
+              a3 = 0;
+            let j = 0;
+            for (; j + 3 < dim; j += 4) {
+              const x0 = d[o + j]!,
+                x1 = d[o + j + 1]!,
+                x2 = d[o + j + 2]!,
+                x3 = d[o + j + 3]!;
+              a0 += x0 * x0;
+              a1 += x1 * x1;
+              a2 += x2 * x2;
+              a3 += x3 * x3;
+            }
+            for (; j < dim; j++) a0 += d[o + j]! * d[o + j]!;
+            const sq = a0 + a1 + a2 + a3;
+            inv[first + r] = sq > 0 ? 1 / Math.sqrt(sq) : 0;
+          }
+          break;
+        }
+        case "int64":
+        case "number":
+        case "bool": {
+          const cc = c as { data: Uint8Array; valid?: Uint8Array };
+          (s.data as Uint8Array).set(cc.data.subarray(0, m), first);
+          if (s.valid) {
+            if (cc.valid) s.valid.set(cc.valid.subarray(0, m), first);
+            else s.valid.fill(1, first, first + m);
+          }
+          break;
+        }
+        case "values": {
+          const src = (c as { data: unknown[] }).data;
+          for (let r = 0; r < m; r++) {
+            const v = src[r] === undefined ? null : src[r];
+            s.data.push(v);
+            this.valuesBytes += 8 + estimateBytes(v);
+          }
+          break;
+        }
+      }
+    }
+    if (this.meta) {
+      const c = batch.columns[DYNAMIC_FIELD];
+      const src = c?.kind === "values" ? c.data : undefined;
+      const dst = (this.meta as { data: unknown[] }).data;
+      for (let r = 0; r < m; r++) {
+        const v = src?.[r] ?? null;
+        dst.push(v);
+        this.valuesBytes += 8 + estimateBytes(v);
+      }
+    }
+    this.insertTs.fill(ts, first, first + m);
+    if (ts < this.lastTs) this.tsMonotonic = false;
+    this.lastTs = ts;
+    this.n = first + m;
+    return { firstRow: first };
+  }
+
+  private check(row: number): void {
+    if (!(row >= 0 && row < this.n && Number.isInteger(row))) throw new RangeError(`row ${row} out of range [0, ${this.n})`);
+  }
+
+  /** Mark a row deleted at `ts`; deleting an already-deleted row keeps the earlier ts. */
+  markDeleted(row: number, ts: bigint): void {
+    this.check(row);
+    if (this.deleted[row] !== 0) {
+      if (ts < this.deleteTs[row]!) this.deleteTs[row] = ts;
+      return;
+    }
+    this.deleted[row] = 1;
+    this.deleteTs[row] = ts;
+    this.deletedCount++;
+  }
+
+  isDeleted(row: number): boolean {
+    return this.deleted[row] === 1 && row < this.n;
+  }
+
+  /** Delete ts of a deleted row (undefined if not deleted). */
+  deleteTsOf(row: number): bigint | undefined {
+    return this.isDeleted(row) ? this.deleteTs[row]! : undefined;
+  }
+
+  /** Is the row visible to a read at `ts` (inserted at or before, not deleted at or before)? */
+  visibleAt(row: number, ts: bigint): boolean {
+    if (!(row >= 0 && row < this.n)) return false;
+    if (this.insertTs[row]! > ts) return false;
+    return this.deleted[row] === 0 || this.deleteTs[row]! > ts;
+  }
+
+  /** Number of leading rows with insert ts <= `ts` (exact only when `insertTsMonotonic`). */
+  visiblePrefix(ts: bigint): number {
+    let lo = 0,
+      hi = this.n;
+    const t = this.insertTs;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (t[mid]! <= ts) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Deleted flags (1 = deleted), valid for [0, rowCount); may be longer. */
+  deletedFlags(): Uint8Array {
+    return this.deleted;
+  }
+
+  /** Insert ts per row, valid for [0, rowCount); may be longer. */
+  insertTimestamps(): BigUint64Array {
+    return this.insertTs;
+  }
+
+  rowTs(row: number): bigint {
+    this.check(row);
+    return this.insertTs[row]!;
+  }
+
+  pk(row: number): bigint | string {
+    const s = this.pkStore;
+    return s.kind === "int64" ? s.data[row]! : ((s as { data: unknown[] }).data[row] as string);
+  }
+
+  /** Value in the in-memory convention; `$meta` gives the row's dynamic object ({} if none). */
+  value(field: string, row: number): unknown {
+    this.check(row);
+    const s = this.byName.get(field);
+    if (s === undefined) throw new InvalidParameter({ message: `field '${field}' does not exist in the collection schema` });
+    if (s === this.meta) return (s as { data: unknown[] }).data[row] ?? EMPTY_META;
+    return storeValue(s, row);
+  }
+
+  /** Accessors for filter predicates (read live storage, so stay valid across appends). */
+  columnSource(): { column(fieldName: string): (row: number) => unknown } {
+    return {
+      column: (fieldName: string): ((row: number) => unknown) => {
+        const s = this.byName.get(fieldName);
+        if (s === undefined) throw new InvalidParameter({ message: `field '${fieldName}' does not exist in the collection schema` });
+        if (s === this.meta) {
+          const st = s as { data: unknown[] };
+          return (row) => st.data[row] ?? EMPTY_META;
+        }
+        switch (s.kind) {
+          case "int64":
+            return s.valid === undefined ? (row) => s.data[row] : (row) => (s.valid![row] === 0 ? null : s.data[row]);
+          case "number":
+            return s.valid === undefined ? (row) => s.data[row] : (row) => (s.valid![row] === 0 ? null : s.data[row]);
+          case "bool":
+            return s.valid === undefined ? (row) => s.data[row] !== 0 : (row) => (s.valid![row] === 0 ? null : s.data[row] !== 0);
+          case "values":
+            return (row) => s.data[row] ?? null;
+          case "vector":
+            return (row) => storeValue(s, row);
+        }
+      },
+    };
+  }
+
+  /** Raw vector storage for search: `data` is valid for rowCount*dim (may be longer); `invNorms[row]` = 1/|v| (0 for zero). */
+  vectors(field: string): { data: Float32Array; dim: number; invNorms: Float64Array } {
+    const s = this.byName.get(field);
+    if (s === undefined || s.kind !== "vector") throw new InvalidParameter({ message: `field '${field}' is not a vector field of the collection` });
+    return { data: s.data, dim: s.dim, invNorms: s.invNorms };
+  }
+
+  /** Copy rows out as a RowBatch (declared fields, plus `$meta` when dynamic; no ts / delete info). */
+  takeBatch(rows: ArrayLike<number>): RowBatch {
+    const k = rows.length;
+    for (let i = 0; i < k; i++) this.check(rows[i]!);
+    const columns: Record<string, Column> = {};
+    for (const s of this.stores) {
+      switch (s.kind) {
+        case "vector": {
+          const out = new Float32Array(k * s.dim);
+          for (let i = 0; i < k; i++) {
+            const o = rows[i]! * s.dim;
+            out.set(s.data.subarray(o, o + s.dim), i * s.dim);
+          }
+          columns[s.name] = { kind: "vector", dim: s.dim, data: out };
+          break;
+        }
+        case "int64":
+        case "number":
+        case "bool": {
+          const data = s.kind === "int64" ? new BigInt64Array(k) : s.kind === "number" ? newNumberArray(s.type, k) : new Uint8Array(k);
+          const src = s.data;
+          for (let i = 0; i < k; i++) (data as Uint8Array)[i] = (src as Uint8Array)[rows[i]!]!;
+          let valid: { valid?: Uint8Array } = {};
+          if (s.valid) {
+            const v = new Uint8Array(k);
+            for (let i = 0; i < k; i++) v[i] = s.valid[rows[i]!]!;
+            valid = { valid: v };
+          }
+          if (s.kind === "int64") columns[s.name] = { kind: "int64", data: data as BigInt64Array, ...valid };
+          else if (s.kind === "number") columns[s.name] = { kind: "number", type: s.type, data: data as NumberArray, ...valid };
+          else columns[s.name] = { kind: "bool", data: data as Uint8Array, ...valid };
+          break;
+        }
+        case "values": {
+          const out = new Array<unknown>(k);
+          for (let i = 0; i < k; i++) out[i] = s.data[rows[i]!] ?? null;
+          columns[s.name] = { kind: "values", data: out };
+          break;
+        }
+      }
+    }
+    if (this.meta) {
+      const src = (this.meta as { data: unknown[] }).data;
+      const out = new Array<unknown>(k);
+      for (let i = 0; i < k; i++) out[i] = src[rows[i]!] ?? null;
+      columns[DYNAMIC_FIELD] = { kind: "values", data: out };
+    }
+    return { rowCount: k, columns };
+  }
+
+  /** Bytes held: typed-array capacity plus an estimate for JS-array values. */
+  memoryBytes(): number {
+    let b = this.insertTs.byteLength + this.deleteTs.byteLength + this.deleted.byteLength + this.valuesBytes;
+    for (const s of this.stores) {
+      if (s.kind === "vector") b += s.data.byteLength + s.invNorms.byteLength;
+      else if (s.kind === "values") continue;
+      else b += s.data.byteLength + (s.valid?.byteLength ?? 0);
+    }
+    return b;
+  }
+}
