@@ -91,12 +91,26 @@ const write = async (ctx: ProxyContext, body: unknown, mode: "insert" | "upsert"
     throw new PrimaryKeyConflict({ message: `primary key${dups.length > 1 ? "s" : ""} ${fmtPks(dups)} appear more than once in the batch; nothing was written` });
   const parts = splitByShard(rec, batch, pks);
   // An insert spanning shards reserves its keys on every shard first, so a conflict anywhere writes nothing.
+  // Shards are prepared one at a time in shard order (lock ordering): of racing inserts of the same keys, the
+  // first to reserve the lowest shard wins, and the others fail fast and release what they reserved.
   let txnId: string | undefined;
   if (mode === "insert" && !autoIds && parts.length > 1) {
-    txnId = randomBytes(8).toString("hex");
-    await Promise.all(
-      parts.map(([s, sub]) => ctx.shard(rec.id, s, SHARD_VERBS.prepare, { collectionId: rec.id, txnId, pks: pkValues(rec.schema, sub) }, deadlineMs)),
-    );
+    const id = randomBytes(8).toString("hex");
+    txnId = id;
+    const ordered = [...parts].sort((a, b) => a[0] - b[0]);
+    const prepared: [number, Pk[]][] = [];
+    try {
+      for (const [s, sub] of ordered) {
+        const subPks = pkValues(rec.schema, sub);
+        await ctx.shard(rec.id, s, SHARD_VERBS.prepare, { collectionId: rec.id, txnId: id, pks: subPks }, deadlineMs);
+        prepared.push([s, subPks]);
+      }
+    } catch (e) {
+      await Promise.all(
+        prepared.map(([s, subPks]) => ctx.shard(rec.id, s, SHARD_VERBS.abort, { collectionId: rec.id, txnId: id, pks: subPks }, deadlineMs).catch(() => undefined)),
+      );
+      throw e;
+    }
   }
   const replies = await Promise.all(
     parts.map(([s, sub]) => {

@@ -65,6 +65,7 @@ export const startStreamingNode = (h: NatsHandles, storage: Storage, config: Nat
     });
     return [
       ep(SHARD_VERBS.prepare, (b: PrepareRequest) => shard.prepare(b)),
+      ep(SHARD_VERBS.abort, (b: PrepareRequest) => shard.abort(b)),
       ep(SHARD_VERBS.write, (b: WriteRequest) => shard.write(b.write)),
       ep(SHARD_VERBS.search, (b: SearchRequest) => shard.search(b)),
       ep(SHARD_VERBS.query, (b: QueryRequest) => shard.query(b)),

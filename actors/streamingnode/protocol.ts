@@ -6,6 +6,7 @@ import type { Metric } from "../../engine/search.ts";
 
 export const SHARD_VERBS = {
   prepare: "prepare",
+  abort: "abort",
   write: "write",
   search: "search",
   query: "query",

@@ -235,6 +235,18 @@ export class Shard {
     return { reserved: req.pks.length };
   }
 
+  /** Undo a prepare whose insert will not come (another shard refused it). */
+  abort(req: PrepareRequest): { released: number } {
+    let released = 0;
+    for (const pk of req.pks) {
+      if (this.reservations.get(pk)?.txnId === req.txnId) {
+        this.reservations.delete(pk);
+        released++;
+      }
+    }
+    return { released };
+  }
+
   private pendingPks(w: PendingWrite): Pk[] {
     if (w.op.op === "delete") return [];
     const cached = (w as PendingWrite & { pks?: Pk[] }).pks;
