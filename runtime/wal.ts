@@ -56,7 +56,7 @@ export class JetStreamWal implements Wal {
       const consumer = await this.js.consumers.get(this.stream, info.name);
       for (;;) {
         let done = false;
-        const batch = await consumer.fetch({ max_messages: 512, max_bytes: 32 * 1024 * 1024, expires: 5_000 });
+        const batch = await consumer.fetch({ max_messages: 256, expires: 5_000 });
         let got = 0;
         for await (const m of batch) {
           got++;

@@ -75,6 +75,8 @@ const fmtPks = (pks: readonly Pk[]) =>
 
 const write = async (ctx: ProxyContext, body: unknown, mode: "insert" | "upsert", deadlineMs: number) => {
   const b = decodeRequest(Api.InsertRequest, body);
+  // `data: Unknown` lets a missing key through the schema; it is a missing parameter, not bad data.
+  if (b.data === undefined) throw new MissingParameter({ message: "missing required parameter 'data' (the rows to write)" });
   const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
   const pid = partitionId(rec, b.partitionName);
   const pkField = primaryField(rec.schema);
