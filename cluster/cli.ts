@@ -32,6 +32,8 @@ Options:
   --nats-port N     port of the embedded nats-server (default 4222; 0 = any free port)
   --root R          subject root (default natsvec): API on <root>.api.v2.<category>.<action>
   --node-id ID      node id (default: persisted in the data dir, or random)
+  --lease-ttl-ms N  shard/coordinator lease time-to-live (default 10000): how soon a
+                    dead owner's shards are taken over by another node
   --log LEVEL       error | warn | info | debug (default info; env NATSVEC_LOG)
 
 The API is Milvus REST v2 over NATS request/reply, e.g.
@@ -41,6 +43,12 @@ The API is Milvus REST v2 over NATS request/reply, e.g.
 const fail = (msg: string): never => {
   process.stderr.write(`natsvec: ${msg}\n`);
   process.exit(2);
+};
+
+const positiveInt = (flag: string, v: unknown): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) fail(`${flag} must be a positive integer, got ${String(v)}`);
+  return n;
 };
 
 /** Stable node id for a data dir, so a restarted process takes its own shard leases back at once. */
@@ -76,6 +84,7 @@ const configFrom = (v: Record<string, string | boolean | undefined>, natsUrl: st
   defaultConfig({
     natsUrl,
     ...(v.root ? { root: String(v.root) } : {}),
+    ...(v["lease-ttl-ms"] ? { leaseTtlMs: positiveInt("--lease-ttl-ms", v["lease-ttl-ms"]) } : {}),
     ...(nodeId ? { nodeId } : v["node-id"] ? { nodeId: String(v["node-id"]) } : {}),
   });
 
@@ -142,6 +151,7 @@ const main = async () => {
         root: { type: "string" },
         "node-id": { type: "string" },
         log: { type: "string" },
+        "lease-ttl-ms": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });

@@ -8,6 +8,7 @@
  * string unless the caller allows raw int64 (`Accept-Type-Allow-Int64: true`).
  * msgpack carries int64 natively (bigint in JS) and typed arrays as extensions.
  */
+import { randomBytes } from "node:crypto";
 import { Packr } from "msgpackr";
 
 export type Encoding = "json" | "msgpack";
@@ -103,8 +104,10 @@ export const decodeJson = (bytes: Uint8Array): unknown => {
   }
 };
 
-const BIG_MARK = "\u0000int64:";
-const BIG_MARK_RE = /"\\u0000int64:(-?\d+)"/g;
+// A per-process random marker: a user's own string can never be mistaken for a placeholder.
+const BIG_NONCE = randomBytes(8).toString("hex");
+const BIG_MARK = `\u0000int64:${BIG_NONCE}:`;
+const BIG_MARK_RE = new RegExp(`"\\\\u0000int64:${BIG_NONCE}:(-?\\d+)"`, "g");
 
 export const encodeJson = (value: unknown, allowInt64 = false): Uint8Array => {
   let sawBig = false;
