@@ -1,0 +1,13 @@
+import { syntheticClustered, scanTopK } from "../datasets.ts";
+import hnsw from "hnswlib-node";
+const t0 = performance.now();
+const ds = syntheticClustered({ n: 100_000, dim: 128, nq: 200 });
+console.log("gen", performance.now() - t0);
+let t = performance.now();
+for (let q = 0; q < 50; q++) scanTopK(ds.base, ds.queries.data, q * 128, 10, "L2");
+console.log("scan per q ms", (performance.now() - t) / 50);
+const idx = new hnsw.HierarchicalNSW("l2", 128);
+idx.initIndex(100_000, 16, 200, 100);
+t = performance.now();
+for (let i = 0; i < 20_000; i++) idx.addPoint(Array.from(ds.base.data.subarray(i * 128, i * 128 + 128)), i);
+console.log("hnsw 20k build ms", performance.now() - t);
