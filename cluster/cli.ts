@@ -60,6 +60,32 @@ const nodeIdFor = (dataDir: string): string => {
   return id;
 };
 
+/** How long a graceful stop may take before the process exits anyway. */
+const STOP_DEADLINE_MS = 15_000;
+
+/**
+ * A nats-server left running by a natsvec that was killed -9 still holds the port and the
+ * store: stop it before starting a new one (identified by the pid file and its command line).
+ */
+const stopOrphanedServer = async (pidFile: string, storeDir: string) => {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, "utf8").trim());
+  let cmdline = "";
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return; // not running
+  }
+  if (!cmdline.includes("nats-server") || !cmdline.includes(storeDir)) return;
+  log.warn(`natsvec: stopping nats-server ${pid} left over from a previous run on ${storeDir}`);
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (!existsSync(`/proc/${pid}`)) return;
+  }
+  process.kill(pid, "SIGKILL");
+};
+
 const onSignals = (stop: () => Promise<void>) => {
   let stopping = false;
   const handler = (sig: string) => {
@@ -69,6 +95,10 @@ const onSignals = (stop: () => Promise<void>) => {
     }
     stopping = true;
     log.info(`natsvec: ${sig}: stopping (drain)`);
+    setTimeout(() => {
+      process.stderr.write(`natsvec: graceful stop took longer than ${STOP_DEADLINE_MS} ms, exiting\n`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
     stop()
       .then(() => process.exit(0))
       .catch((e) => {
@@ -97,7 +127,11 @@ const standalone = async (v: Record<string, string | boolean | undefined>) => {
     if (!findNatsServer()) fail(`nats-server not found.\n${NATS_SERVER_MISSING_HELP}`);
     const port = v["nats-port"] === undefined ? 4222 : Number(v["nats-port"]);
     if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--nats-port must be a port number, got ${v["nats-port"]}`);
-    server = await startNatsServer({ storeDir: join(dataDir, "nats"), port, logFile: join(dataDir, "nats-server.log") });
+    const storeDir = join(dataDir, "nats");
+    const pidFile = join(dataDir, "nats-server.pid");
+    await stopOrphanedServer(pidFile, storeDir);
+    server = await startNatsServer({ storeDir, port, logFile: join(dataDir, "nats-server.log") });
+    writeFileSync(pidFile, `${server.pid}\n`);
     natsUrl = server.url;
   }
   const config = configFrom(v, natsUrl!, v["node-id"] ? undefined : nodeIdFor(dataDir));

@@ -227,7 +227,9 @@ async function startOnce(
     return lines.length ? lines.join("\n") : "(no output)";
   };
 
-  const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+  // Own process group: a Ctrl-C in the terminal reaches natsvec, which drains and then stops the
+  // server, instead of the server dying first under a natsvec that still has writes to flush.
+  const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
   let spawnError: Error | undefined;
   let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exited = new Promise<number | null>((resolve) => {

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NatsvecClient } from "../../client/index.ts";
@@ -66,7 +66,7 @@ const checkExactlyOnce = async (client: NatsvecClient, collectionName: string, a
 };
 
 describe("crash recovery", () => {
-  // kill -9 of the standalone process group (natsvec + embedded nats-server) under a stream of inserts:
+  // kill -9 of the standalone process and of its embedded nats-server under a stream of inserts:
   // after a restart on the same data dir, every acknowledged row is present exactly once.
   it("standalone kill -9 under inserts loses no acknowledged write", async () => {
     const data = tempDir();
@@ -78,7 +78,9 @@ describe("crash recovery", () => {
     await client.collections.create({ collectionName: "crash", dimension: 4, metricType: "L2", params: { shardsNum: 2 } });
     const stream = insertStream(client, "crash");
     await waitFor(() => stream.acked.length >= 2_000, { timeoutMs: 30_000, what: "2000 acknowledged rows" });
+    const serverPid = Number(readFileSync(join(data, "nats-server.pid"), "utf8"));
     await first.kill9();
+    process.kill(serverPid, "SIGKILL");
     await stream.done;
     await client.close().catch(() => undefined);
     const acked = [...stream.acked];
@@ -94,6 +96,22 @@ describe("crash recovery", () => {
     } finally {
       await again.close();
     }
+  });
+
+  // SIGTERM stops the standalone cleanly: exit code 0, and its embedded nats-server is gone too.
+  it("stops gracefully on SIGTERM", async () => {
+    const data = tempDir();
+    const p = start(["standalone", "--data", data, "--nats-port", "0"]);
+    await p.ready;
+    const serverPid = Number(readFileSync(join(data, "nats-server.pid"), "utf8"));
+    expect(existsSync(`/proc/${serverPid}`)).toBe(true);
+    const code = new Promise<number | null>((r) => p.proc.once("exit", (c) => r(c)));
+    process.kill(p.proc.pid!, "SIGTERM");
+    expect(await code).toBe(0);
+    await waitFor(() => !existsSync(`/proc/${serverPid}`) || readFileSync(`/proc/${serverPid}/stat`, "utf8").includes(") Z "), {
+      timeoutMs: 10_000,
+      what: "embedded nats-server to exit",
+    });
   });
 
   describe("with an external NATS server", () => {
