@@ -57,11 +57,13 @@ export class ProxyContext {
   }
 }
 
+const TS_MAX = (1n << 63n) - 1n;
+
 export const toTimestamp = (v: unknown): bigint => {
   try {
-    if (typeof v === "bigint" && v >= 0n) return v;
+    if (typeof v === "bigint" && v >= 0n && v <= TS_MAX) return v;
     if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
-    if (typeof v === "string" && /^\d+$/.test(v)) return BigInt(v);
+    if (typeof v === "string" && /^\d{1,19}$/.test(v) && BigInt(v) <= TS_MAX) return BigInt(v);
   } catch {
     /* below */
   }

@@ -2,6 +2,7 @@
  * proxy: the public API. Stateless; any number run in the queue group
  * `proxy` on `<root>.api.v2.>`, and NATS spreads requests over them.
  */
+import { checkName } from "../../schemas/collectionCreate.ts";
 import { InvalidParameter } from "../../schemas/errors.ts";
 import { RequestClient } from "../../runtime/client.ts";
 import { serveEndpoints, type ServedEndpoints } from "../../runtime/host.ts";
@@ -14,6 +15,30 @@ import { entityHandlers } from "./entities.ts";
 import { MetaCache } from "./metaCache.ts";
 
 export const PROXY_HANDLERS: Readonly<Record<string, Handler>> = { ...ddlHandlers, ...entityHandlers };
+
+const NAME_FIELDS = {
+  dbName: "database",
+  newDbName: "database",
+  collectionName: "collection",
+  newCollectionName: "collection",
+  partitionName: "partition",
+  aliasName: "alias",
+} as const;
+
+/**
+ * Names become meta KV keys: one outside the naming rule ('a b', '*', '>', '')
+ * would make the KV client throw (a 65535) instead of a clear 1100, so every
+ * name in a request is checked before any handler looks it up. An empty
+ * dbName means the default database, as in Milvus. Non-string values are
+ * left to the handler's schema (1100 / 1802 naming the path).
+ */
+export const checkRequestNames = (body: unknown): void => {
+  if (body === null || typeof body !== "object") return;
+  const b = body as Record<string, unknown>;
+  for (const k of ["dbName", "newDbName"]) if (b[k] === "") delete b[k];
+  for (const [k, what] of Object.entries(NAME_FIELDS)) if (typeof b[k] === "string") checkName(what, b[k]);
+  if (Array.isArray(b.partitionNames)) for (const p of b.partitionNames) if (typeof p === "string") checkName("partition", p);
+};
 
 export interface ProxyHandle {
   readonly ready: Promise<void>;
@@ -41,6 +66,7 @@ export const startProxy = (h: NatsHandles, storage: Storage, config: NatsvecConf
                 message: `unknown endpoint '${rctx.subject}'; endpoints are ${h.names.api("<category>", "<action>")}, e.g. ${h.names.api("collections", "list")}`,
               });
             }
+            checkRequestNames(body);
             return handler(body, ctx, rctx.deadlineMs);
           },
         },

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { Packr } from "msgpackr";
+import type { FieldSpec } from "../../client/index.ts";
 import { useCluster } from "../harness/cluster.ts";
 
 const cluster = useCluster();
@@ -16,7 +17,7 @@ const SUBJECT = (category: string, action: string) => `natsvec.api.v2.${category
 /** Fixture collection: custom schema WITHOUT dynamic field, 2 shards, 10 rows. */
 const FIXTURE = "bad_fixture";
 const DIM = 4;
-const fixtureSchema = {
+const fixtureSchema: { enableDynamicField: boolean; fields: FieldSpec[] } = {
   enableDynamicField: false,
   fields: [
     { fieldName: "id", dataType: "Int64", isPrimary: true },
@@ -141,6 +142,51 @@ describe("malformed bodies", () => {
     const env = await rawJson(SUBJECT("entities", "frobnicate"), JSON.stringify({ collectionName: FIXTURE }));
     expect(env.code).toBe(1100);
     expect(env.message).toContain("unknown endpoint 'natsvec.api.v2.entities.frobnicate'");
+    await unchanged();
+  });
+});
+
+describe("names outside the naming rule", () => {
+  // Names that can never exist ('a b', '*', '>', dots, non-ASCII, too long) are 1100 naming the rule on every endpoint, never 65535.
+  it("bad names in lookups -> 1100, never 65535", async () => {
+    const bad = ["a b", "*", ">", "a.b", "..", "ü", "a>b", "x".repeat(300)];
+    const cases: [string, string, (w: string) => object, string][] = [
+      ["collections", "describe", (w) => ({ collectionName: w }), "collection name"],
+      ["collections", "has", (w) => ({ collectionName: w }), "collection name"],
+      ["collections", "drop", (w) => ({ collectionName: w }), "collection name"],
+      ["collections", "get_stats", (w) => ({ collectionName: w }), "collection name"],
+      ["collections", "list", (w) => ({ dbName: w }), "database name"],
+      ["collections", "rename", (w) => ({ collectionName: FIXTURE, newCollectionName: w }), "collection name"],
+      ["entities", "insert", (w) => ({ collectionName: w, data: [goodRow(90)] }), "collection name"],
+      ["entities", "query", (w) => ({ dbName: w, collectionName: FIXTURE, filter: "id >= 0" }), "database name"],
+      ["entities", "search", (w) => ({ collectionName: FIXTURE, data: [[1, 0, 0, 0]], partitionNames: [w] }), "partition name"],
+      ["partitions", "list", (w) => ({ collectionName: w }), "collection name"],
+      ["partitions", "has", (w) => ({ collectionName: FIXTURE, partitionName: w }), "partition name"],
+      ["partitions", "create", (w) => ({ collectionName: FIXTURE, partitionName: w }), "partition name"],
+      ["aliases", "describe", (w) => ({ aliasName: w }), "alias name"],
+      ["aliases", "drop", (w) => ({ aliasName: w }), "alias name"],
+      ["aliases", "list", (w) => ({ dbName: w }), "database name"],
+      ["databases", "describe", (w) => ({ dbName: w }), "database name"],
+      ["databases", "drop", (w) => ({ dbName: w }), "database name"],
+      ["databases", "create", (w) => ({ dbName: w }), "database name"],
+    ];
+    const wrong: string[] = [];
+    for (const w of bad)
+      for (const [category, action, body, what] of cases) {
+        const env = await rawJson(SUBJECT(category, action), JSON.stringify(body(w)));
+        const ok = env.code === 1100 && typeof env.message === "string" && env.message.startsWith(what) && /is invalid|is longer than 255/.test(env.message);
+        if (!ok) wrong.push(`${category}.${action} ${JSON.stringify(w).slice(0, 12)} -> ${JSON.stringify(env).slice(0, 160)}`);
+      }
+    expect(wrong).toEqual([]);
+    const empty = await rawJson(SUBJECT("collections", "describe"), JSON.stringify({ collectionName: "" }));
+    expect(empty).toEqual({ code: 1100, message: "collection name must not be empty" });
+    await unchanged();
+  });
+
+  // An empty dbName means the default database (as in Milvus), not an error.
+  it("empty dbName is the default database", async () => {
+    const env = await rawJson(SUBJECT("entities", "query"), JSON.stringify({ dbName: "", collectionName: FIXTURE, outputFields: ["count(*)"] }));
+    expect(env).toEqual({ code: 0, data: [{ "count(*)": 10 }] });
     await unchanged();
   });
 });
@@ -302,6 +348,18 @@ describe("bad read parameters", () => {
     await fails(client.entities.query({ collectionName: FIXTURE, filter: "id >= 0", limit: 16385 }), 1100, "got 16385");
     await fails(client.entities.query({ collectionName: FIXTURE, filter: "id >= 0", limit: 5, offset: -1 }), 1100, "offset must be >= 0, got -1");
     await fails(client.entities.query({ collectionName: FIXTURE, filter: "id >= 0", limit: 1, offset: 16384 }), 1100, "limit + offset must be <= 16384, got 16385");
+    await unchanged();
+  });
+
+  // A guaranteeTs that is not a non-negative int64: 1100 naming guaranteeTs.
+  it("guaranteeTs out of int64 range -> 1100", async () => {
+    const { client } = cluster.get();
+    for (const ts of ["99999999999999999999999", "9223372036854775808", "-5", "abc"]) {
+      const env = await rawJson(SUBJECT("entities", "query"), JSON.stringify({ collectionName: FIXTURE, filter: "id >= 0", consistencyLevel: "Session", guaranteeTs: ts }));
+      expect(env.code).toBe(1100);
+      expect(env.message).toContain("guaranteeTs must be a commitTs");
+    }
+    await fails(client.entities.query({ collectionName: FIXTURE, filter: "id >= 0", consistencyLevel: "Session", guaranteeTs: 2n ** 64n }), 1100, "guaranteeTs");
     await unchanged();
   });
 

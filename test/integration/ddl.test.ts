@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from "vitest";
 import { useCluster } from "../harness/cluster.ts";
-import { waitFor } from "../harness/nats.ts";
 
 const cluster = useCluster();
 
