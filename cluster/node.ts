@@ -13,8 +13,11 @@ import { log } from "../runtime/log.ts";
 import { startRootcoord } from "../actors/rootcoord/index.ts";
 import { startStreamingNode } from "../actors/streamingnode/index.ts";
 import { startProxy } from "../actors/proxy/index.ts";
+import { startDatacoord } from "../actors/datacoord/index.ts";
+import { startDatanode } from "../actors/datanode/index.ts";
 
-export const RUNNABLE_ROLES = ["rootcoord", "streamingnode", "proxy"] as const satisfies readonly Role[];
+/** In start order: coordinators first (the TSO above all), then workers, the proxy last. */
+export const RUNNABLE_ROLES = ["rootcoord", "datacoord", "streamingnode", "datanode", "proxy"] as const satisfies readonly Role[];
 export type RunnableRole = (typeof RUNNABLE_ROLES)[number];
 
 export class StorageService extends Context.Tag("natsvec/Storage")<StorageService, Storage>() {}
@@ -37,6 +40,8 @@ const starters: Record<RunnableRole, (h: Nats["Type"], s: Storage, c: NatsvecCon
   rootcoord: startRootcoord,
   streamingnode: startStreamingNode,
   proxy: startProxy,
+  datacoord: startDatacoord,
+  datanode: startDatanode,
 };
 
 /** Start one role for the lifetime of the scope. */

@@ -30,6 +30,10 @@ export interface NatsvecConfig {
   readonly timeTickMs: number;
   /** Replicas for streams and buckets (1 for a single server). */
   readonly replicas: number;
+  /** Seal policy of growing segments (see actors/streamingnode/sealPolicy.ts). */
+  readonly segmentMaxRows: number;
+  readonly segmentMaxBytes: number;
+  readonly segmentIdleMs: number;
   /** Credentials for the NATS connection, if the server needs them. */
   readonly natsUser?: string;
   readonly natsPass?: string;
@@ -46,6 +50,9 @@ export const defaultConfig = (overrides: Partial<NatsvecConfig> = {}): NatsvecCo
   leaseTtlMs: 10_000,
   timeTickMs: 200,
   replicas: 1,
+  segmentMaxRows: 200_000,
+  segmentMaxBytes: 128 * 1024 * 1024,
+  segmentIdleMs: 60_000,
   ...overrides,
 });
 

@@ -17,6 +17,13 @@ export interface Wal {
   read(subject: string, fromSeq: number, untilSeq: number, onEntry: (seq: number, bytes: Uint8Array) => void): Promise<void>;
   /** Remove every entry of the subjects under `filter` (a dropped collection). */
   purge(filter: string): Promise<void>;
+  /** Remove a shard's entries below `seq` (they are in flushed segments). */
+  trim(subject: string, belowSeq: number): Promise<void>;
+  /**
+   * Deliver entries from `fromSeq` on, in order, as they are appended, until the returned
+   * stop function is called. `onEntry` may be async: the next entry waits for it.
+   */
+  follow(subject: string, fromSeq: number, onEntry: (seq: number, bytes: Uint8Array) => void | Promise<void>): () => void;
 }
 
 export class JetStreamWal implements Wal {
@@ -83,5 +90,50 @@ export class JetStreamWal implements Wal {
 
   async purge(filter: string): Promise<void> {
     await this.jsm.streams.purge(this.stream, { filter });
+  }
+
+  async trim(subject: string, belowSeq: number): Promise<void> {
+    if (belowSeq <= 1) return;
+    await this.jsm.streams.purge(this.stream, { filter: subject, seq: belowSeq });
+  }
+
+  follow(subject: string, fromSeq: number, onEntry: (seq: number, bytes: Uint8Array) => void | Promise<void>): () => void {
+    let stopped = false;
+    let next = Math.max(1, fromSeq);
+    const loop = async () => {
+      while (!stopped) {
+        let name: string | undefined;
+        try {
+          const info = await this.jsm.consumers.add(this.stream, {
+            filter_subject: subject,
+            ack_policy: AckPolicy.None,
+            deliver_policy: DeliverPolicy.StartSequence,
+            opt_start_seq: next,
+            inactive_threshold: 60_000_000_000,
+            mem_storage: true,
+          });
+          name = info.name;
+          const consumer = await this.js.consumers.get(this.stream, info.name);
+          while (!stopped) {
+            const batch = await consumer.fetch({ max_messages: 256, expires: 1_000 });
+            for await (const m of batch) {
+              if (stopped) break;
+              if (m.seq < next) continue;
+              await onEntry(m.seq, m.data);
+              next = m.seq + 1;
+            }
+          }
+        } catch {
+          // Connection trouble or a purged start position: start a new consumer where we were.
+          if (!stopped) await new Promise((r) => setTimeout(r, 250));
+        } finally {
+          if (name) await this.jsm.consumers.delete(this.stream, name).catch(() => undefined);
+        }
+      }
+    };
+    void loop();
+    return () => {
+      stopped = true;
+    };
   }
 }

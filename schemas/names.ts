@@ -51,6 +51,9 @@ export const names = (root: string = DEFAULT_ROOT) => ({
   walCollection: (collectionId: number) => `${root}.wal.${collectionId}.*`,
   walAll: () => `${root}.wal.>`,
   tasksAll: () => `${root}.tasks.>`,
+  /** Work-queue subject of a task: lane "data" (flush, compact: datanodes) or "index" (indexnodes). */
+  task: (lane: "data" | "index", kind: string) => `${root}.tasks.${lane}.${kind}`,
+  taskLane: (lane: "data" | "index") => `${root}.tasks.${lane}.>`,
   /** Time ticks of a shard: serviceable timestamp announcements. */
   timeTick: (collectionId: number, shard: number) => `${root}.tt.${collectionId}.${shard}`,
   /** Change events of a collection. */
@@ -75,6 +78,20 @@ export const metaKeys = {
   aliasPrefix: () => `alias.>`,
   /** Id allocators (collections, partitions, fields, row ids). */
   counter: (what: string) => `counter.${what}`,
+  /** Sealed segments (schemas/segment.ts). */
+  segment: (collectionId: number, segmentId: number) => `seg.${collectionId}.${segmentId}`,
+  segmentsOf: (collectionId: number) => `seg.${collectionId}.>`,
+  segmentPrefix: () => `seg.>`,
+  /** Shard checkpoints: the flushed WAL position. */
+  checkpoint: (collectionId: number, shard: number) => `ckpt.${collectionId}.${shard}`,
+  checkpointsOf: (collectionId: number) => `ckpt.${collectionId}.>`,
+  checkpointPrefix: () => `ckpt.>`,
+  /** Load state (collections/load, release). */
+  load: (collectionId: number) => `load.${collectionId}`,
+  loadPrefix: () => `load.>`,
+  /** Serving view: which query node serves which sealed segment. */
+  view: (collectionId: number) => `view.${collectionId}`,
+  viewPrefix: () => `view.>`,
   tsoHighWater: () => `tso.highwater`,
 };
 
@@ -100,3 +117,21 @@ export const HEADERS = {
 } as const;
 
 export const MSGPACK = "application/msgpack";
+
+/**
+ * Object names in the segments Object Store. Every object of a sealed segment
+ * lives under `<collectionId>/<partitionId>/<segmentId>/`, so a segment (or a
+ * whole collection) is listed and dropped by prefix.
+ */
+export const objectNames = {
+  segmentPrefix: (collectionId: number, partitionId: number, segmentId: number) => `${collectionId}/${partitionId}/${segmentId}/`,
+  /** Columnar binlog of one field (fieldId 1 = the hidden insert-timestamp log). */
+  insertLog: (collectionId: number, partitionId: number, segmentId: number, fieldId: number) =>
+    `${collectionId}/${partitionId}/${segmentId}/insert/${fieldId}`,
+  stats: (collectionId: number, partitionId: number, segmentId: number) => `${collectionId}/${partitionId}/${segmentId}/stats`,
+  deltaLog: (collectionId: number, partitionId: number, segmentId: number, ts: bigint) =>
+    `${collectionId}/${partitionId}/${segmentId}/delta/${ts}`,
+  index: (collectionId: number, partitionId: number, segmentId: number, indexId: number) =>
+    `${collectionId}/${partitionId}/${segmentId}/index/${indexId}`,
+  collectionPrefix: (collectionId: number) => `${collectionId}/`,
+};

@@ -15,9 +15,21 @@ import { RequestClient } from "../../runtime/client.ts";
 import type { NatsHandles, NatsvecConfig } from "../../runtime/services.ts";
 import type { Storage } from "../../runtime/storage.ts";
 import { packMsgpack } from "../../runtime/codec.ts";
-import { ROOTCOORD_VERBS, type TsoReply } from "../rootcoord/protocol.ts";
+import { ROOTCOORD_VERBS, type AllocIdsReply, type TsoReply } from "../rootcoord/protocol.ts";
+import type { ServingView, ShardCheckpoint } from "../../schemas/segment.ts";
+import { ObjectStoreBlobs } from "../../runtime/blob.ts";
+import { publishTask } from "../../runtime/tasks.ts";
 import { Shard } from "./shard.ts";
-import { SHARD_VERBS, type GetRequest, type PrepareRequest, type QueryRequest, type SearchRequest, type WriteRequest } from "./protocol.ts";
+import { loadFlushedKeys } from "./flushed.ts";
+import {
+  SHARD_VERBS,
+  type GetRequest,
+  type PositionRequest,
+  type PrepareRequest,
+  type QueryRequest,
+  type SearchRequest,
+  type WriteRequest,
+} from "./protocol.ts";
 
 export * from "./protocol.ts";
 
@@ -25,6 +37,7 @@ interface Owned {
   shard: Shard;
   lease: Lease;
   served?: ServedEndpoints;
+  unwatch: (() => void)[];
 }
 
 export interface StreamingNodeHandle {
@@ -47,11 +60,16 @@ export const startStreamingNode = (h: NatsHandles, storage: Storage, config: Nat
 
   const tso = async (): Promise<bigint> =>
     ((await client.call(h.names.role("rootcoord", "any", ROOTCOORD_VERBS.tso), {}, { timeoutMs: 10_000 })).data as TsoReply).ts;
+  const allocSegmentId = async (): Promise<number> =>
+    Number(((await client.call(h.names.role("rootcoord", "any", ROOTCOORD_VERBS.allocIds), { count: 1 }, { timeoutMs: 10_000 })).data as AllocIdsReply).start);
+  const blobs = new ObjectStoreBlobs(storage.segments);
+  const sealPolicy = { maxRows: config.segmentMaxRows, maxBytes: config.segmentMaxBytes, idleMs: config.segmentIdleMs };
 
   const release = async (key: string) => {
     const o = owned.get(key);
     if (!o) return;
     owned.delete(key);
+    for (const u of o.unwatch) u();
     o.shard.stop();
     await o.served?.stop();
     await o.lease.release();
@@ -71,6 +89,8 @@ export const startStreamingNode = (h: NatsHandles, storage: Storage, config: Nat
       ep(SHARD_VERBS.query, (b: QueryRequest) => shard.query(b)),
       ep(SHARD_VERBS.get, (b: GetRequest) => shard.get(b)),
       ep(SHARD_VERBS.stats, () => ({ ...shard.stats(), partitions: shard.partitionRowCounts() })),
+      ep(SHARD_VERBS.position, (b: PositionRequest) => shard.position(b.guaranteeTs)),
+      ep(SHARD_VERBS.flush, () => shard.flush()),
     ];
   };
 
@@ -88,13 +108,23 @@ export const startStreamingNode = (h: NatsHandles, storage: Storage, config: Nat
         wal: storage.wal,
         walSubject: h.names.wal(rec.id, s),
         tso,
+        allocSegmentId,
+        publishFlush: async (task) => {
+          await publishTask(h, task);
+        },
+        loadFlushed: () => loadFlushedKeys(storage.meta, blobs, rec, s),
         maxEntryBytes: h.maxPayload - HEADROOM_BYTES,
         consistencyWaitMs: config.consistencyWaitMs,
+        sealPolicy,
         onFenced: () => void release(key),
       });
-      const o: Owned = { shard, lease };
+      const o: Owned = { shard, lease, unwatch: [] };
       owned.set(key, o);
       await shard.recover();
+      o.unwatch.push(
+        await storage.meta.watch<ShardCheckpoint>(metaKeys.checkpoint(rec.id, s), (_k, v) => v && shard.onCheckpoint(v.seq)),
+        await storage.meta.watch<ServingView>(metaKeys.view(rec.id), (_k, v) => v && shard.onView(v)),
+      );
       if (lease.lost || owned.get(key) !== o || stopped) return;
       const latest = collections.get(rec.id);
       if (!latest) {

@@ -12,6 +12,10 @@ export const SHARD_VERBS = {
   query: "query",
   get: "get",
   stats: "stats",
+  /** WAL position covering every write with a timestamp <= guaranteeTs (for query nodes' waits). */
+  position: "position",
+  /** Seal now and wait until everything written so far is flushed. */
+  flush: "flush",
 } as const;
 
 export type Pk = bigint | string;
@@ -40,6 +44,10 @@ export interface WriteReply {
 
 export interface ReadCommon {
   collectionId: number;
+  /** Sealed segments the caller reads from query nodes: the shard must not read them too. */
+  servingSegments?: number[];
+  /** Version of the serving view `servingSegments` came from. */
+  viewVersion?: number;
   /** Wait until the shard has applied everything up to this timestamp; absent = Eventually. */
   guaranteeTs?: bigint;
   partitionIds?: number[];
@@ -93,7 +101,23 @@ export interface WalEntry {
   ops: WalOp[];
   part?: { txn: string; index: number; count: number };
 }
+/**
+ * WAL operations. An upsert is logged as a delete (of the keys that exist) followed by an
+ * insert. A delete names, per key, the segment that held it, so flushes and query nodes can
+ * apply it without a key lookup. `seal` marks the position where the shard sealed its growing
+ * segments: the flush range ends there.
+ */
 export type WalOp =
-  | { op: "insert"; partitionId: number; batch: Uint8Array }
-  | { op: "upsert"; partitionId: number; batch: Uint8Array }
-  | { op: "delete"; pks: Pk[] };
+  | { op: "insert"; segmentId: number; partitionId: number; batch: Uint8Array }
+  | { op: "delete"; pks: Pk[]; segs: number[] }
+  | { op: "seal"; segments: { segmentId: number; partitionId: number }[] };
+
+export interface PositionRequest {
+  collectionId: number;
+  guaranteeTs?: bigint;
+}
+export interface PositionReply {
+  /** Last WAL sequence of the shard; everything with ts <= guaranteeTs is at or below it. */
+  seq: number;
+  checkpoint: number;
+}

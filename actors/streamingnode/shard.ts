@@ -1,11 +1,19 @@
 /**
  * One shard of one collection, owned by this streamingnode: the shard's
  * single writer. Writes queue up and are grouped into one fenced WAL append
- * (group commit), applied to the in-memory growing segments, and only then
+ * (group commit), applied to the in-memory segments, and only then
  * acknowledged — so a read that starts after an ack always sees the write.
- * The primary-key index makes duplicate keys impossible: every insert is
- * checked against it (and against keys reserved by cross-shard inserts) at
- * append time, by the only process that appends.
+ *
+ * Segments: each partition has one growing segment (an id from rootcoord).
+ * When the seal policy fires, every growing segment is sealed at one WAL
+ * position (a `seal` entry) and a flush of the WAL range (checkpoint, seal]
+ * is queued for a datanode. Sealed segments stay in memory and served until
+ * a query node serves their flushed copy (handoff); then only their keys are
+ * kept, for the uniqueness check and to route deletes.
+ *
+ * Primary keys: every insert is checked — against in-memory rows, flushed
+ * segments' keys, and keys reserved by cross-shard inserts — at append time,
+ * by the only process that appends, so a key is never stored twice.
  */
 import { randomBytes } from "node:crypto";
 import { primaryField, type CollectionSchema } from "../../schemas/collection.ts";
@@ -18,6 +26,7 @@ import {
   type ApiError,
 } from "../../schemas/errors.ts";
 import type { CollectionRecord } from "../../schemas/meta.ts";
+import type { FlushTask, ServingView } from "../../schemas/segment.ts";
 import { decodeBatch, encodeBatch, takeRows, type RowBatch } from "../../engine/columns.ts";
 import { GrowingSegment } from "../../engine/growing.ts";
 import { batchRowsToObjects, pkValues } from "../../engine/rows.ts";
@@ -26,12 +35,15 @@ import { compileOptionalFilter, FilterError } from "../../engine/expr/index.ts";
 import { packMsgpack, unpackMsgpack } from "../../runtime/codec.ts";
 import { WalFenced, type Wal } from "../../runtime/wal.ts";
 import { log } from "../../runtime/log.ts";
+import { sealReason, type SealPolicyConfig } from "./sealPolicy.ts";
 import type {
   GetRequest,
   Pk,
+  PositionReply,
   PrepareRequest,
   QueryReply,
   QueryRequest,
+  ReadCommon,
   SearchHit,
   SearchReply,
   SearchRequest,
@@ -42,14 +54,29 @@ import type {
   WriteReply,
 } from "./protocol.ts";
 
+/** Keys of a flushed segment no longer held in memory, and which of them were deleted since. */
+export interface FlushedKeys {
+  readonly segmentId: number;
+  readonly partitionId: number;
+  readonly pks: BigInt64Array | readonly string[];
+  readonly deleted: readonly Pk[];
+}
+
 export interface ShardDeps {
   readonly wal: Wal;
   readonly walSubject: string;
   /** Timestamps from the TSO. */
   readonly tso: () => Promise<bigint>;
+  /** A new, cluster-unique segment id. */
+  readonly allocSegmentId: () => Promise<number>;
+  /** Queue a flush task for datanodes. */
+  readonly publishFlush: (task: FlushTask) => Promise<void>;
+  /** The shard's checkpoint and its flushed segments' keys (with deletes from delta logs). */
+  readonly loadFlushed: () => Promise<{ checkpoint: number; segments: FlushedKeys[] }>;
   /** Room for one WAL message (max payload less headroom). */
   readonly maxEntryBytes: number;
   readonly consistencyWaitMs: number;
+  readonly sealPolicy: SealPolicyConfig;
   readonly onFenced: () => void;
 }
 
@@ -58,11 +85,56 @@ interface PendingWrite {
   resolve: (r: WriteReply) => void;
   reject: (e: ApiError) => void;
   sizeBytes: number;
+  pks?: Pk[];
+}
+
+/** A growing or sealed segment held in memory. */
+interface MemSegment {
+  readonly segmentId: number;
+  readonly partitionId: number;
+  readonly seg: GrowingSegment;
+  /** WAL seq of the seal entry; undefined while growing. */
+  sealedAt?: number;
+  lastWriteMs: number;
 }
 
 interface RowRef {
-  seg: GrowingSegment;
+  mem: MemSegment;
   row: number;
+}
+
+/** Keys of a flushed segment: sorted int64 keys (binary search) or a set of strings. */
+class KeyLookup {
+  private readonly sorted: BigInt64Array | undefined;
+  private readonly strings: Set<string> | undefined;
+  readonly deleted = new Set<Pk>();
+  constructor(
+    readonly segmentId: number,
+    readonly partitionId: number,
+    pks: BigInt64Array | readonly string[],
+  ) {
+    if (pks instanceof BigInt64Array) this.sorted = pks.slice().sort();
+    else this.strings = new Set(pks);
+  }
+  has(pk: Pk): boolean {
+    if (this.deleted.has(pk)) return false;
+    if (this.strings) return typeof pk === "string" && this.strings.has(pk);
+    if (typeof pk !== "bigint") return false;
+    const a = this.sorted!;
+    let lo = 0;
+    let hi = a.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = a[mid]!;
+      if (v === pk) return true;
+      if (v < pk) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
+  }
+  get size(): number {
+    return (this.sorted?.length ?? this.strings!.size) - this.deleted.size;
+  }
 }
 
 /** Reservations from cross-shard inserts expire if the insert never comes. */
@@ -73,20 +145,29 @@ const GROUP_MAX_BYTES = 768 * 1024;
 const cmpPk = (a: Pk, b: Pk) => (a < b ? -1 : a > b ? 1 : 0);
 
 export class Shard {
-  private readonly segments = new Map<number, GrowingSegment>();
-  private readonly pkIndex = new Map<Pk, RowRef>();
+  private readonly growing = new Map<number, MemSegment>(); // partitionId -> growing
+  private readonly memById = new Map<number, MemSegment>(); // growing + sealed
+  private readonly pkIndex = new Map<Pk, RowRef>(); // rows held in memory
+  private readonly flushed = new Map<number, KeyLookup>(); // flushed segments not in memory
+  /** Segments dropped from memory at handoff, with the view version they became serving at. */
+  private readonly handedOff = new Map<number, number>();
   private readonly reservations = new Map<Pk, { txnId: string; expiresAtMs: number }>();
   private readonly queue: PendingWrite[] = [];
+  private readonly spareSegmentIds: number[] = [];
   private pumping = false;
-  /** Writes taken from the queue whose append/apply has not finished; their ts, once known. */
+  /** The write group being appended; its ts once known. */
   private inFlight: { ts?: bigint; done: Promise<void> } | undefined;
   private lastSeq = 0;
+  private checkpoint = 0;
+  private lastSealSeq = 0;
+  private flushInFlightTo = 0;
   private appliedTs = 0n;
   /** Highest timestamp below which everything is applied (raised by time ticks when idle). */
   private serviceableTs = 0n;
   private state: "new" | "recovering" | "live" | "stopped" = "new";
   private record: CollectionRecord;
   private readonly pendingParts = new Map<string, WalEntry[]>();
+  private readonly flushWaiters: { seq: number; resolve: () => void }[] = [];
 
   constructor(
     record: CollectionRecord,
@@ -105,25 +186,39 @@ export class Shard {
   get live(): boolean {
     return this.state === "live";
   }
+  get walSeq(): number {
+    return this.lastSeq;
+  }
 
-  /** Rebuild memory from the WAL, then accept requests. */
+  /** Rebuild from the checkpoint: flushed segments' keys, then the WAL tail. */
   async recover(): Promise<void> {
     this.state = "recovering";
     const started = Date.now();
+    const { checkpoint, segments } = await this.deps.loadFlushed();
+    this.checkpoint = checkpoint;
+    this.lastSealSeq = checkpoint;
+    for (const f of segments) {
+      const k = new KeyLookup(f.segmentId, f.partitionId, f.pks);
+      for (const pk of f.deleted) k.deleted.add(pk);
+      this.flushed.set(f.segmentId, k);
+    }
     const last = await this.deps.wal.lastSeq(this.deps.walSubject);
     let entries = 0;
-    await this.deps.wal.read(this.deps.walSubject, 1, last, (seq, bytes) => {
-      this.applyEntry(unpackMsgpack(bytes) as WalEntry);
+    await this.deps.wal.read(this.deps.walSubject, checkpoint + 1, last, (seq, bytes) => {
+      this.applyEntry(unpackMsgpack(bytes) as WalEntry, seq);
       this.lastSeq = seq;
       entries++;
     });
-    this.lastSeq = Math.max(this.lastSeq, last);
+    this.lastSeq = Math.max(this.lastSeq, last, checkpoint);
     this.pendingParts.clear(); // parts of a write that never completed were never acknowledged
     this.serviceableTs = this.appliedTs;
     this.state = "live";
     log.info(
-      `shard ${this.collectionId}/${this.shard}: recovered ${this.pkIndex.size} rows from ${entries} WAL entries in ${Date.now() - started} ms`,
+      `shard ${this.collectionId}/${this.shard}: recovered ${this.pkIndex.size} rows in memory and ${this.flushed.size} flushed segments ` +
+        `(checkpoint ${checkpoint}, ${entries} WAL entries replayed) in ${Date.now() - started} ms`,
     );
+    // Segments sealed before the crash whose flush never completed: ask again.
+    void this.maybePublishFlush();
   }
 
   stop() {
@@ -131,16 +226,19 @@ export class Shard {
     this.state = "stopped";
     const err = new ShardUnavailable({ message: `shard ${this.collectionId}/${this.shard} is no longer served here` });
     for (const w of this.queue.splice(0)) w.reject(err);
+    for (const w of this.flushWaiters.splice(0)) w.resolve();
   }
 
   updateRecord(record: CollectionRecord) {
     const kept = new Set(record.partitions.map((p) => p.partitionId as number));
-    for (const [pid, seg] of this.segments) {
-      if (kept.has(pid)) continue;
+    for (const [id, mem] of this.memById) {
+      if (kept.has(mem.partitionId)) continue;
       // Partition dropped: its rows are gone.
-      this.segments.delete(pid);
-      for (const [pk, ref] of this.pkIndex) if (ref.seg === seg) this.pkIndex.delete(pk);
+      this.memById.delete(id);
+      if (this.growing.get(mem.partitionId) === mem) this.growing.delete(mem.partitionId);
+      for (const [pk, ref] of this.pkIndex) if (ref.mem === mem) this.pkIndex.delete(pk);
     }
+    for (const [id, k] of this.flushed) if (!kept.has(k.partitionId)) this.flushed.delete(id);
     this.record = record;
   }
 
@@ -150,47 +248,69 @@ export class Shard {
 
   // ---------------------------------------------------------------- apply
 
-  private segment(partitionId: number): GrowingSegment | undefined {
-    let seg = this.segments.get(partitionId);
-    if (!seg) {
-      if (!this.record.partitions.some((p) => p.partitionId === partitionId)) return undefined;
-      seg = new GrowingSegment(this.schema, partitionId);
-      this.segments.set(partitionId, seg);
-    }
-    return seg;
+  private memSegment(segmentId: number, partitionId: number): MemSegment | undefined {
+    let mem = this.memById.get(segmentId);
+    if (mem) return mem;
+    if (!this.record.partitions.some((p) => p.partitionId === partitionId)) return undefined;
+    mem = { segmentId, partitionId, seg: new GrowingSegment(this.schema, partitionId), lastWriteMs: Date.now() };
+    this.memById.set(segmentId, mem);
+    this.growing.set(partitionId, mem);
+    return mem;
   }
 
-  private deleteKey(pk: Pk, ts: bigint): boolean {
+  /** Which segment holds a live key: in memory, or flushed (-1: nowhere). */
+  private locate(pk: Pk): number {
     const ref = this.pkIndex.get(pk);
-    if (!ref) return false;
-    ref.seg.markDeleted(ref.row, ts);
-    this.pkIndex.delete(pk);
-    return true;
+    if (ref) return ref.mem.segmentId;
+    for (const k of this.flushed.values()) if (k.has(pk)) return k.segmentId;
+    return -1;
   }
 
-  private appendRows(partitionId: number, batch: RowBatch, ts: bigint, replace: boolean) {
+  private applyDelete(pk: Pk, segmentId: number, ts: bigint) {
+    const ref = this.pkIndex.get(pk);
+    if (ref && ref.mem.segmentId === segmentId) {
+      ref.mem.seg.markDeleted(ref.row, ts);
+      this.pkIndex.delete(pk);
+      return;
+    }
+    this.flushed.get(segmentId)?.deleted.add(pk);
+  }
+
+  private applyInsert(segmentId: number, partitionId: number, batch: RowBatch, ts: bigint) {
+    const mem = this.memSegment(segmentId, partitionId);
+    if (!mem) return; // partition dropped since the write
     const pks = pkValues(this.schema, batch);
-    if (replace) for (const pk of pks) this.deleteKey(pk, ts);
-    const seg = this.segment(partitionId);
-    if (!seg) return; // partition dropped since the write
-    const { firstRow } = seg.append(batch, ts);
+    const { firstRow } = mem.seg.append(batch, ts);
+    mem.lastWriteMs = Date.now();
     for (let i = 0; i < pks.length; i++) {
       // A key present here would be a bug upstream; keep the newest so a key is never served twice.
-      this.deleteKey(pks[i]!, ts);
-      this.pkIndex.set(pks[i]!, { seg, row: firstRow + i });
+      const old = this.pkIndex.get(pks[i]!);
+      if (old) old.mem.seg.markDeleted(old.row, ts);
+      this.pkIndex.set(pks[i]!, { mem, row: firstRow + i });
     }
   }
 
-  private applyOps(ops: readonly WalOp[], ts: bigint) {
+  private applySeal(segments: readonly { segmentId: number }[], seq: number) {
+    for (const { segmentId } of segments) {
+      const mem = this.memById.get(segmentId);
+      if (!mem) continue;
+      mem.sealedAt = seq;
+      if (this.growing.get(mem.partitionId) === mem) this.growing.delete(mem.partitionId);
+    }
+    this.lastSealSeq = seq;
+  }
+
+  private applyOps(ops: readonly WalOp[], ts: bigint, seq: number) {
     for (const op of ops) {
-      if (op.op === "delete") for (const pk of op.pks) this.deleteKey(pk, ts);
-      else this.appendRows(op.partitionId, decodeBatch(op.batch), ts, op.op === "upsert");
+      if (op.op === "delete") op.pks.forEach((pk, i) => this.applyDelete(pk, op.segs[i]!, ts));
+      else if (op.op === "insert") this.applyInsert(op.segmentId, op.partitionId, decodeBatch(op.batch), ts);
+      else this.applySeal(op.segments, seq);
     }
     if (ts > this.appliedTs) this.appliedTs = ts;
   }
 
-  private applyEntry(entry: WalEntry) {
-    if (!entry.part) return this.applyOps(entry.ops, entry.ts);
+  private applyEntry(entry: WalEntry, seq: number) {
+    if (!entry.part) return this.applyOps(entry.ops, entry.ts, seq);
     const parts = this.pendingParts.get(entry.part.txn) ?? [];
     parts.push(entry);
     if (parts.length < entry.part.count) {
@@ -202,14 +322,15 @@ export class Shard {
     this.applyOps(
       parts.flatMap((p) => p.ops),
       entry.ts,
+      seq,
     );
   }
 
   // ---------------------------------------------------------------- writes
 
-  private exists(pk: Pk, overlay: Map<Pk, boolean>): boolean {
+  private exists(pk: Pk, overlay: Map<Pk, number>): boolean {
     const o = overlay.get(pk);
-    return o ?? this.pkIndex.has(pk);
+    return o !== undefined ? o >= 0 : this.locate(pk) >= 0;
   }
 
   private reservedByOther(pk: Pk, txnId: string | undefined, nowMs: number): boolean {
@@ -227,9 +348,9 @@ export class Shard {
     this.requireLive();
     const now = Date.now();
     const conflicts: Pk[] = [];
-    const pending = new Map<Pk, boolean>();
-    for (const w of this.queue) if (w.op.op !== "delete") for (const pk of this.pendingPks(w)) pending.set(pk, true);
-    for (const pk of req.pks) if (this.pkIndex.has(pk) || pending.has(pk) || this.reservedByOther(pk, req.txnId, now)) conflicts.push(pk);
+    const pending = new Set<Pk>();
+    for (const w of this.queue) for (const pk of this.pendingPks(w)) pending.add(pk);
+    for (const pk of req.pks) if (this.locate(pk) >= 0 || pending.has(pk) || this.reservedByOther(pk, req.txnId, now)) conflicts.push(pk);
     if (conflicts.length > 0) throw duplicateError(conflicts);
     for (const pk of req.pks) this.reservations.set(pk, { txnId: req.txnId, expiresAtMs: now + RESERVATION_TTL_MS });
     return { reserved: req.pks.length };
@@ -249,11 +370,8 @@ export class Shard {
 
   private pendingPks(w: PendingWrite): Pk[] {
     if (w.op.op === "delete") return [];
-    const cached = (w as PendingWrite & { pks?: Pk[] }).pks;
-    if (cached) return cached;
-    const pks = pkValues(this.schema, decodeBatch(w.op.batch));
-    (w as PendingWrite & { pks?: Pk[] }).pks = pks;
-    return pks;
+    if (!w.pks) w.pks = pkValues(this.schema, decodeBatch(w.op.batch));
+    return w.pks;
   }
 
   write(op: WriteOp): Promise<WriteReply> {
@@ -274,39 +392,52 @@ export class Shard {
     } finally {
       this.pumping = false;
     }
+    await this.maybeSeal();
+  }
+
+  private async segmentIdFor(partitionId: number): Promise<number> {
+    const g = this.growing.get(partitionId);
+    if (g) return g.segmentId;
+    if (this.spareSegmentIds.length === 0) this.spareSegmentIds.push(await this.deps.allocSegmentId());
+    return this.spareSegmentIds.pop()!;
   }
 
   /** Take writes off the queue, check keys, append them as one WAL entry (or parts of one), apply, ack. */
   private async commitGroup() {
-    const group: { w: PendingWrite; ops: WalOp[]; count: number }[] = [];
-    const overlay = new Map<Pk, boolean>(); // pk -> exists after the group's earlier writes
-    const now = Date.now();
-    let bytes = 0;
-    while (this.queue.length > 0) {
-      const w = this.queue[0]!;
-      // A filter delete reads current state, so it goes first in a group of its own.
-      if (w.op.op === "delete" && w.op.filter !== undefined && group.length > 0) break;
-      if (group.length > 0 && bytes + w.sizeBytes > GROUP_MAX_BYTES) break;
-      this.queue.shift();
-      try {
-        const planned = this.plan(w, overlay, now);
-        group.push({ w, ...planned });
-        bytes += w.sizeBytes;
-      } catch (e) {
-        w.reject(e as ApiError);
-      }
-      if (w.op.op === "delete" && w.op.filter !== undefined) break;
-    }
-    if (group.length === 0) return;
     let markDone!: () => void;
     const flight: { ts?: bigint; done: Promise<void> } = { done: new Promise<void>((r) => (markDone = r)) };
     this.inFlight = flight;
+    const group: { w: PendingWrite; ops: WalOp[]; count: number }[] = [];
     try {
+      const overlay = new Map<Pk, number>(); // pk -> segment holding it after the group's earlier writes (-1 deleted)
+      const now = Date.now();
+      const newSegments = new Map<number, number>(); // partition -> segment id for this group
+      let bytes = 0;
+      while (this.queue.length > 0) {
+        const w = this.queue[0]!;
+        // A filter delete reads current state, so it goes first in a group of its own.
+        if (w.op.op === "delete" && w.op.filter !== undefined && group.length > 0) break;
+        if (group.length > 0 && bytes + w.sizeBytes > GROUP_MAX_BYTES) break;
+        this.queue.shift();
+        try {
+          let segmentId = -1;
+          if (w.op.op !== "delete") {
+            segmentId = newSegments.get(w.op.partitionId) ?? (await this.segmentIdFor(w.op.partitionId));
+            newSegments.set(w.op.partitionId, segmentId);
+          }
+          group.push({ w, ...this.plan(w, overlay, now, segmentId) });
+          bytes += w.sizeBytes;
+        } catch (e) {
+          w.reject(e as ApiError);
+        }
+        if (w.op.op === "delete" && w.op.filter !== undefined) break;
+      }
+      if (group.length === 0) return;
       const ts = await this.deps.tso();
       flight.ts = ts;
       const ops = group.flatMap((g) => g.ops);
-      await this.appendEntry(ts, ops);
-      this.applyOps(ops, ts);
+      const seq = await this.appendEntry(ts, ops);
+      this.applyOps(ops, ts, seq);
       for (const g of group) {
         if (g.w.op.op === "insert") for (const pk of this.pendingPks(g.w)) this.reservations.delete(pk);
         g.w.resolve({ commitTs: ts, count: g.count });
@@ -315,15 +446,13 @@ export class Shard {
       let err: ApiError;
       if (e instanceof WalFenced) {
         err = new ShardUnavailable({ message: `shard ${this.collectionId}/${this.shard} moved to another owner; retry` });
-        this.stop();
-        this.deps.onFenced();
       } else {
         // Outcome unknown (e.g. the append's ack was lost): stop serving so the shard is rebuilt from the WAL.
         err = new Unexpected({ message: `WAL append failed, outcome unknown (${(e as Error).message}); the shard restarts from the WAL` });
         log.error(`shard ${this.collectionId}/${this.shard}: append failed`, e);
-        this.stop();
-        this.deps.onFenced();
       }
+      this.stop();
+      this.deps.onFenced();
       for (const g of group) g.w.reject(err);
     } finally {
       this.inFlight = undefined;
@@ -331,49 +460,69 @@ export class Shard {
     }
   }
 
-  /** Turn one queued write into WAL ops, checking keys against the index and the group so far. */
-  private plan(w: PendingWrite, overlay: Map<Pk, boolean>, nowMs: number): { ops: WalOp[]; count: number } {
+  /** Turn one queued write into WAL ops, checking keys against the shard and the group so far. */
+  private plan(w: PendingWrite, overlay: Map<Pk, number>, nowMs: number, segmentId: number): { ops: WalOp[]; count: number } {
     const op = w.op;
     if (op.op === "insert") {
       const pks = this.pendingPks(w);
       const conflicts = pks.filter((pk) => this.exists(pk, overlay) || this.reservedByOther(pk, op.txnId, nowMs));
       if (conflicts.length > 0) throw duplicateError(conflicts);
-      for (const pk of pks) overlay.set(pk, true);
-      return { ops: [{ op: "insert", partitionId: op.partitionId, batch: op.batch }], count: pks.length };
+      for (const pk of pks) overlay.set(pk, segmentId);
+      return { ops: [{ op: "insert", segmentId, partitionId: op.partitionId, batch: op.batch }], count: pks.length };
     }
     if (op.op === "upsert") {
       const pks = this.pendingPks(w);
       const reserved = pks.filter((pk) => this.reservedByOther(pk, undefined, nowMs));
       if (reserved.length > 0) throw duplicateError(reserved, "being inserted by another request");
-      for (const pk of pks) overlay.set(pk, true);
-      return { ops: [{ op: "upsert", partitionId: op.partitionId, batch: op.batch }], count: pks.length };
+      const del = this.deleteOp(pks, overlay);
+      for (const pk of pks) overlay.set(pk, segmentId);
+      const ins: WalOp = { op: "insert", segmentId, partitionId: op.partitionId, batch: op.batch };
+      return { ops: del ? [del, ins] : [ins], count: pks.length };
     }
     let pks: Pk[];
     if (op.filter !== undefined) {
-      pks = this.matchRows(op.filter, op.exprParams, op.partitionIds).map((r) => r.seg.pk(r.row));
+      // Rows in memory only: the proxy turns a filter delete into keys when sealed data exists.
+      pks = this.matchRows(op.filter, op.exprParams, op.partitionIds).map((r) => r.mem.seg.pk(r.row));
     } else {
       const parts = op.partitionIds ? new Set(op.partitionIds) : undefined;
       pks = (op.pks ?? []).filter((pk) => {
         if (!this.exists(pk, overlay)) return false;
         if (!parts) return true;
         const ref = this.pkIndex.get(pk);
-        return ref !== undefined && parts.has(ref.seg.partitionId);
+        if (ref) return parts.has(ref.mem.partitionId);
+        const seg = this.locate(pk);
+        return seg >= 0 && parts.has(this.flushed.get(seg)?.partitionId ?? -1);
       });
     }
-    for (const pk of pks) overlay.set(pk, false);
-    return { ops: pks.length > 0 ? [{ op: "delete", pks }] : [], count: pks.length };
+    const del = this.deleteOp(pks, overlay);
+    return { ops: del ? [del] : [], count: del?.pks.length ?? 0 };
   }
 
-  private async appendEntry(ts: bigint, ops: WalOp[]) {
+  /** A delete op naming the segment of each key that exists (after the group's earlier writes). */
+  private deleteOp(pks: readonly Pk[], overlay: Map<Pk, number>): Extract<WalOp, { op: "delete" }> | undefined {
+    const found: Pk[] = [];
+    const segs: number[] = [];
+    for (const pk of pks) {
+      const o = overlay.get(pk);
+      const seg = o !== undefined ? o : this.locate(pk);
+      if (seg < 0) continue;
+      found.push(pk);
+      segs.push(seg);
+      overlay.set(pk, -1);
+    }
+    return found.length > 0 ? { op: "delete", pks: found, segs } : undefined;
+  }
+
+  private async appendEntry(ts: bigint, ops: WalOp[]): Promise<number> {
     const whole = packMsgpack({ ts, ops } satisfies WalEntry);
     if (whole.length <= this.deps.maxEntryBytes) {
       this.lastSeq = await this.deps.wal.append(this.deps.walSubject, whole, this.lastSeq);
-      return;
+      return this.lastSeq;
     }
     // Too large for one message: split row batches, write parts of one txn; replay applies only complete txns.
     const pieces: WalOp[] = [];
     for (const op of ops) {
-      if (op.op === "delete" || op.batch.length <= this.deps.maxEntryBytes / 2) {
+      if (op.op !== "insert" || op.batch.length <= this.deps.maxEntryBytes / 2) {
         pieces.push(op);
         continue;
       }
@@ -390,6 +539,108 @@ export class Shard {
       const entry: WalEntry = { ts, ops: [pieces[i]!], part: { txn, index: i, count: pieces.length } };
       this.lastSeq = await this.deps.wal.append(this.deps.walSubject, packMsgpack(entry), this.lastSeq);
     }
+    return this.lastSeq;
+  }
+
+  // ---------------------------------------------------------------- seal, flush, handoff
+
+  private growingState() {
+    let rows = 0;
+    let bytes = 0;
+    let lastWriteMs = 0;
+    for (const g of this.growing.values()) {
+      rows += g.seg.rowCount;
+      bytes += g.seg.memoryBytes();
+      lastWriteMs = Math.max(lastWriteMs, g.lastWriteMs);
+    }
+    return { rows, bytes, lastWriteMs };
+  }
+
+  /** Seal if the policy says so (or `force`), then make sure a flush is queued. */
+  async maybeSeal(force = false): Promise<void> {
+    if (this.state !== "live" || this.pumping || this.inFlight) return;
+    const g = this.growingState();
+    const reason = force ? (g.rows > 0 ? "requested" : undefined) : sealReason(this.deps.sealPolicy, g, Date.now());
+    if (!reason) return;
+    const segments = [...this.growing.values()].map((m) => ({ segmentId: m.segmentId, partitionId: m.partitionId }));
+    this.pumping = true; // the seal entry is appended like a write: nothing else appends meanwhile
+    try {
+      const ts = await this.deps.tso();
+      const ops: WalOp[] = [{ op: "seal", segments }];
+      const seq = await this.appendEntry(ts, ops);
+      this.applyOps(ops, ts, seq);
+      log.info(`shard ${this.collectionId}/${this.shard}: sealed ${segments.length} segments (${g.rows} rows, ${reason}) at WAL ${seq}`);
+    } catch (e) {
+      if (!(e instanceof WalFenced)) log.error(`shard ${this.collectionId}/${this.shard}: seal failed`, e);
+      this.stop();
+      this.deps.onFenced();
+      return;
+    } finally {
+      this.pumping = false;
+    }
+    await this.maybePublishFlush();
+    if (this.queue.length > 0) void this.pump();
+  }
+
+  /** One flush in flight per shard, over (checkpoint, last seal]: ranges stay contiguous. */
+  private async maybePublishFlush() {
+    if (this.state !== "live") return;
+    if (this.lastSealSeq <= this.checkpoint || this.flushInFlightTo > this.checkpoint) return;
+    const to = this.lastSealSeq;
+    const segments = [...this.memById.values()]
+      .filter((m) => m.sealedAt !== undefined && m.sealedAt > this.checkpoint && m.sealedAt <= to)
+      .map((m) => ({ segmentId: m.segmentId, partitionId: m.partitionId }));
+    this.flushInFlightTo = to;
+    try {
+      await this.deps.publishFlush({ kind: "flush", collectionId: this.collectionId, shard: this.shard, walFrom: this.checkpoint + 1, walTo: to, segments });
+    } catch (e) {
+      this.flushInFlightTo = 0;
+      log.error(`shard ${this.collectionId}/${this.shard}: could not queue flush`, e);
+    }
+  }
+
+  /** The shard's checkpoint advanced (a flush committed). */
+  onCheckpoint(seq: number) {
+    if (seq <= this.checkpoint) return;
+    this.checkpoint = seq;
+    for (const w of [...this.flushWaiters]) {
+      if (w.seq <= seq) {
+        this.flushWaiters.splice(this.flushWaiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+    void this.maybePublishFlush();
+  }
+
+  /** The serving view changed: drop flushed sealed segments a query node now serves. */
+  onView(view: ServingView) {
+    for (const [idText, v] of Object.entries(view.segments)) {
+      const id = Number(idText);
+      const mem = this.memById.get(id);
+      if (!mem || mem.sealedAt === undefined || mem.sealedAt > this.checkpoint || v.state !== "serving") continue;
+      // Handoff: keep only the keys (uniqueness, delete routing) of the rows still live.
+      const live: Pk[] = [];
+      for (const [pk, ref] of this.pkIndex) {
+        if (ref.mem !== mem) continue;
+        live.push(pk);
+        this.pkIndex.delete(pk);
+      }
+      const keys = primaryField(this.schema).dataType === "VarChar" ? (live as string[]) : BigInt64Array.from(live as bigint[]);
+      this.flushed.set(id, new KeyLookup(id, mem.partitionId, keys));
+      this.memById.delete(id);
+      this.handedOff.set(id, v.servingSince ?? view.version);
+    }
+  }
+
+  /** Seal now and wait until everything written so far is flushed (collections/flush). */
+  async flush(): Promise<{ checkpoint: number }> {
+    this.requireLive();
+    while (this.pumping || this.inFlight) await (this.inFlight?.done ?? new Promise((r) => setTimeout(r, 5)));
+    await this.maybeSeal(true);
+    const target = this.lastSealSeq;
+    if (target > this.checkpoint) await new Promise<void>((resolve) => this.flushWaiters.push({ seq: target, resolve }));
+    this.requireLive();
+    return { checkpoint: this.checkpoint };
   }
 
   // ---------------------------------------------------------------- reads
@@ -411,10 +662,16 @@ export class Shard {
     }
   }
 
+  async position(guaranteeTs: bigint | undefined): Promise<PositionReply> {
+    await this.waitServiceable(guaranteeTs);
+    return { seq: this.lastSeq, checkpoint: this.checkpoint };
+  }
+
   /** Raised by time ticks while idle; published so readers know how far the shard is applied. */
   tick(ts: bigint): bigint | undefined {
     if (this.inFlight || this.queue.length > 0 || this.state !== "live") return undefined;
     if (ts > this.serviceableTs) this.serviceableTs = ts;
+    void this.maybeSeal();
     return this.serviceableTs;
   }
 
@@ -427,18 +684,34 @@ export class Shard {
     }
   }
 
-  private segmentsFor(partitionIds: number[] | undefined): GrowingSegment[] {
-    if (!partitionIds) return [...this.segments.values()];
-    return partitionIds.map((p) => this.segments.get(p)).filter((s): s is GrowingSegment => s !== undefined);
+  /**
+   * In-memory segments this read covers: all but those the caller reads from query nodes.
+   * If a segment left memory at a view version newer than the caller's view, the caller would
+   * miss it: refuse, so the proxy refreshes its view and retries.
+   */
+  private segmentsFor(req: Pick<ReadCommon, "partitionIds" | "servingSegments" | "viewVersion">): MemSegment[] {
+    const serving = new Set(req.servingSegments ?? []);
+    const viewVersion = req.viewVersion ?? Number.MAX_SAFE_INTEGER;
+    for (const [id, since] of this.handedOff) {
+      if (!serving.has(id) && since > viewVersion)
+        throw new ShardUnavailable({ message: `serving view ${viewVersion} is older than segment ${id}'s handoff (${since}); refresh and retry` });
+    }
+    const parts = req.partitionIds ? new Set(req.partitionIds) : undefined;
+    return [...this.memById.values()].filter((m) => !serving.has(m.segmentId) && (!parts || parts.has(m.partitionId)));
   }
 
-  private matchRows(filter: string | undefined, params: Record<string, unknown> | undefined, partitionIds?: number[]): RowRef[] {
+  private matchRows(
+    filter: string | undefined,
+    params: Record<string, unknown> | undefined,
+    partitionIds?: number[],
+    req: Pick<ReadCommon, "servingSegments" | "viewVersion"> = {},
+  ): RowRef[] {
     const compiled = this.compile(filter, params);
     const out: RowRef[] = [];
-    for (const seg of this.segmentsFor(partitionIds)) {
-      const pred = compiled?.bind(seg.columnSource());
-      const n = seg.rowCount;
-      for (let row = 0; row < n; row++) if (!seg.isDeleted(row) && (!pred || pred(row))) out.push({ seg, row });
+    for (const mem of this.segmentsFor({ partitionIds, ...req })) {
+      const pred = compiled?.bind(mem.seg.columnSource());
+      const n = mem.seg.rowCount;
+      for (let row = 0; row < n; row++) if (!mem.seg.isDeleted(row) && (!pred || pred(row))) out.push({ mem, row });
     }
     return out;
   }
@@ -450,14 +723,14 @@ export class Shard {
       return out;
     }
     // Group by segment so each segment copies its rows out once.
-    const bySeg = new Map<GrowingSegment, number[]>();
+    const bySeg = new Map<MemSegment, number[]>();
     refs.forEach((r, i) => {
-      const l = bySeg.get(r.seg) ?? [];
+      const l = bySeg.get(r.mem) ?? [];
       l.push(i);
-      bySeg.set(r.seg, l);
+      bySeg.set(r.mem, l);
     });
-    for (const [seg, idx] of bySeg) {
-      const batch = seg.takeBatch(idx.map((i) => refs[i]!.row));
+    for (const [mem, idx] of bySeg) {
+      const batch = mem.seg.takeBatch(idx.map((i) => refs[i]!.row));
       const objs = batchRowsToObjects(this.schema, batch, idx.map((_, j) => j), outputFields);
       idx.forEach((i, j) => (out[i] = objs[j]!));
     }
@@ -467,24 +740,24 @@ export class Shard {
   async search(req: SearchRequest): Promise<SearchReply> {
     await this.waitServiceable(req.guaranteeTs);
     const compiled = this.compile(req.filter, req.exprParams);
-    const segs = this.segmentsFor(req.partitionIds);
+    const mems = this.segmentsFor(req);
     const perQuery: Hit[][][] = req.queries.map(() => []);
-    segs.forEach((segment, tag) => {
+    mems.forEach((mem, tag) => {
       const lists = searchSegmentFlat({
-        segment,
+        segment: mem.seg,
         tag,
         field: req.field,
         queries: req.queries,
         metric: req.metric,
         k: req.k,
-        predicate: compiled?.bind(segment.columnSource()),
+        predicate: compiled?.bind(mem.seg.columnSource()),
       });
       lists.forEach((l, q) => perQuery[q]!.push(l));
     });
     const results: SearchHit[][] = perQuery.map((lists) => {
       const hits = mergeTopK(lists, req.metric, req.k);
       const objs = this.rowsOut(
-        hits.map((h) => ({ seg: segs[h.segment]!, row: h.row })),
+        hits.map((h) => ({ mem: mems[h.segment]!, row: h.row })),
         req.outputFields,
       );
       return hits.map((h, i) => ({ pk: h.pk, distance: h.distance, fields: objs[i]! }));
@@ -494,9 +767,9 @@ export class Shard {
 
   async query(req: QueryRequest): Promise<QueryReply> {
     await this.waitServiceable(req.guaranteeTs);
-    const refs = this.matchRows(req.filter, req.exprParams, req.partitionIds);
+    const refs = this.matchRows(req.filter, req.exprParams, req.partitionIds, req);
     if (req.countOnly) return { rows: [], pks: [], count: refs.length };
-    const keyed = refs.map((r) => ({ r, pk: r.seg.pk(r.row) }));
+    const keyed = refs.map((r) => ({ r, pk: r.mem.seg.pk(r.row) }));
     keyed.sort((a, b) => cmpPk(a.pk, b.pk));
     const top = keyed.slice(0, req.k);
     return { rows: this.rowsOut(top.map((t) => t.r), req.outputFields), pks: top.map((t) => t.pk), count: refs.length };
@@ -504,30 +777,26 @@ export class Shard {
 
   async get(req: GetRequest): Promise<QueryReply> {
     await this.waitServiceable(req.guaranteeTs);
-    const parts = req.partitionIds ? new Set(req.partitionIds) : undefined;
+    const mems = new Set(this.segmentsFor(req));
     const found: { r: RowRef; pk: Pk }[] = [];
     for (const pk of req.pks) {
       const r = this.pkIndex.get(pk);
-      if (r && (!parts || parts.has(r.seg.partitionId))) found.push({ r, pk });
+      if (r && mems.has(r.mem)) found.push({ r, pk });
     }
     return { rows: this.rowsOut(found.map((f) => f.r), req.outputFields), pks: found.map((f) => f.pk), count: found.length };
   }
 
   stats(): StatsReply {
     let memoryBytes = 0;
-    for (const s of this.segments.values()) memoryBytes += s.memoryBytes();
+    for (const m of this.memById.values()) memoryBytes += m.seg.memoryBytes();
     return { rowCount: this.pkIndex.size, serviceableTs: this.serviceableTs, walSeq: this.lastSeq, memoryBytes };
   }
 
-  /** Rows per partition id, for partition stats. */
+  /** Live rows per partition id held in memory. */
   partitionRowCounts(): Record<number, number> {
     const out: Record<number, number> = {};
-    for (const [pid, seg] of this.segments) out[pid] = seg.liveCount;
+    for (const m of this.memById.values()) out[m.partitionId] = (out[m.partitionId] ?? 0) + m.seg.liveCount;
     return out;
-  }
-
-  get pkFieldName(): string {
-    return primaryField(this.schema).name;
   }
 }
 
