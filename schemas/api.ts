@@ -127,3 +127,6 @@ export const SearchRequest = S.Struct({
 });
 export type SearchRequest = typeof SearchRequest.Type;
 export type QueryRequest = typeof QueryRequest.Type;
+
+export const CreateIndexRequest = S.Struct({ ...Coll, indexParams: S.Array(IndexParamSpec) });
+export const IndexRequest = S.Struct({ ...Coll, indexName: Name });

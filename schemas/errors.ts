@@ -88,6 +88,14 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
   readonly code = 1903;
   readonly retriable = false;
 }
+/**
+ * A read named sealed segments by a serving view that changed since (a handoff or rebalance).
+ * Not retried by the transport: the proxy redoes the read with a fresh view.
+ */
+export class StaleView extends Schema.TaggedError<StaleView>()("StaleView", fields) {
+  readonly code = 1904;
+  readonly retriable = false;
+}
 export class Unexpected extends Schema.TaggedError<Unexpected>()("Unexpected", fields) {
   readonly code = 65535;
   readonly retriable = false;
@@ -113,6 +121,7 @@ export const ERROR_CLASSES = [
   ConsistencyTimeout,
   Unavailable,
   PayloadTooLarge,
+  StaleView,
   Unexpected,
 ] as const;
 

@@ -30,6 +30,11 @@ export class ProxyContext {
     return (await this.client.call(this.h.names.shard(collectionId, shard, verb), body, { timeoutMs })).data as T;
   }
 
+  async querynode<T = unknown>(nodeId: string, verb: string, body: unknown, deadlineMs?: number): Promise<T> {
+    const timeoutMs = deadlineMs ? Math.max(1, deadlineMs - Date.now()) : this.config.requestTimeoutMs;
+    return (await this.client.call(this.h.names.role("querynode", nodeId, verb), body, { timeoutMs })).data as T;
+  }
+
   /** Call every shard of a collection in parallel. */
   allShards<T>(rec: CollectionRecord, verb: string, body: unknown, deadlineMs?: number): Promise<T[]> {
     return Promise.all(Array.from({ length: rec.shardsNum }, (_, s) => this.shard<T>(rec.id, s, verb, body, deadlineMs)));

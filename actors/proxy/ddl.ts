@@ -5,11 +5,13 @@
 import * as Api from "../../schemas/api.ts";
 import { DEFAULT_DATABASE, DYNAMIC_FIELD, type FieldSchema } from "../../schemas/collection.ts";
 import { checkName, normalizeCreate } from "../../schemas/collectionCreate.ts";
-import { AliasNotFound, InvalidParameter } from "../../schemas/errors.ts";
+import { AliasNotFound, InvalidParameter, MissingParameter } from "../../schemas/errors.ts";
 import type { CollectionRecord } from "../../schemas/meta.ts";
 import { decodeRequest } from "../../runtime/validate.ts";
 import type { ReplyBody } from "../../runtime/host.ts";
-import { SHARD_VERBS, type StatsReply } from "../streamingnode/protocol.ts";
+import { SHARD_VERBS } from "../streamingnode/protocol.ts";
+import { readAll } from "./fanout.ts";
+import { loadState } from "./indexes.ts";
 import { partitionId, type ProxyContext } from "./context.ts";
 
 export type Handler = (body: unknown, ctx: ProxyContext, deadlineMs: number) => Promise<ReplyBody>;
@@ -49,7 +51,7 @@ const describeCollection = async (ctx: ProxyContext, rec: CollectionRecord) => {
     fields: rec.schema.fields.filter((f) => f.name !== DYNAMIC_FIELD).map(describeField),
     indexes: rec.indexes.map((i) => ({ fieldName: i.fieldName, indexName: i.indexName, metricType: i.metricType, indexType: i.indexType })),
     aliases,
-    load: "LoadStateLoaded",
+    load: (await loadState(ctx, rec)).loadState,
     shardsNum: rec.shardsNum,
     partitionsNum: rec.partitions.length,
     consistencyLevel: rec.consistencyLevel,
@@ -58,16 +60,11 @@ const describeCollection = async (ctx: ProxyContext, rec: CollectionRecord) => {
   };
 };
 
-/** Live row counts per partition id, summed over shards. */
-const rowCounts = async (ctx: ProxyContext, rec: CollectionRecord, deadlineMs: number) => {
-  const stats = await ctx.allShards<StatsReply & { partitions: Record<number, number> }>(rec, SHARD_VERBS.stats, {}, deadlineMs);
-  const perPartition = new Map<number, number>();
-  let total = 0;
-  for (const s of stats) {
-    total += s.rowCount;
-    for (const [pid, n] of Object.entries(s.partitions)) perPartition.set(Number(pid), (perPartition.get(Number(pid)) ?? 0) + n);
-  }
-  return { total, perPartition };
+/** Exact live rows (after deletes and upserts) over growing and sealed data: a Strong count(*). */
+const countRows = async (ctx: ProxyContext, rec: CollectionRecord, partitionIds: number[] | undefined, deadlineMs: number) => {
+  const guaranteeTs = await ctx.guaranteeTs(rec, "Strong", undefined);
+  const pages = await readAll(ctx, rec, partitionIds, deadlineMs, { outputFields: [], k: 0, countOnly: true, guaranteeTs });
+  return pages.reduce((n, p) => n + p.count, 0);
 };
 
 export const ddlHandlers: Record<string, Handler> = {
@@ -137,24 +134,29 @@ export const ddlHandlers: Record<string, Handler> = {
   "collections.get_stats": async (body, ctx, deadlineMs) => {
     const b = decodeRequest(Api.CollectionOnly, body);
     const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
-    return ok({ rowCount: (await rowCounts(ctx, rec, deadlineMs)).total });
+    return ok({ rowCount: await countRows(ctx, rec, undefined, deadlineMs) });
   },
-  // Growing data is served from the moment a collection exists: load/release have nothing to move yet.
   "collections.load": async (body, ctx) => {
     const b = decodeRequest(Api.CollectionOnly, body);
-    await ctx.cache.resolve(b.dbName, b.collectionName);
+    await ctx.rootcoord("setLoad", { db: db(b), name: b.collectionName, loaded: true });
     return ok();
   },
   "collections.release": async (body, ctx) => {
     const b = decodeRequest(Api.CollectionOnly, body);
-    await ctx.cache.resolve(b.dbName, b.collectionName);
+    await ctx.rootcoord("setLoad", { db: db(b), name: b.collectionName, loaded: false });
     return ok();
   },
   "collections.get_load_state": async (body, ctx) => {
     const b = decodeRequest(Api.PartitionsRequest, body);
     const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
     for (const p of b.partitionNames ?? []) partitionId(rec, p);
-    return ok({ loadState: "LoadStateLoaded", loadProgress: 100 });
+    return ok(await loadState(ctx, rec));
+  },
+  "collections.flush": async (body, ctx, deadlineMs) => {
+    const b = decodeRequest(Api.CollectionOnly, body);
+    const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
+    await ctx.allShards(rec, SHARD_VERBS.flush, { collectionId: rec.id }, deadlineMs);
+    return ok();
   },
 
   // ---- partitions
@@ -181,18 +183,18 @@ export const ddlHandlers: Record<string, Handler> = {
     const b = decodeRequest(Api.PartitionRequest, body);
     const rec = await ctx.cache.catalog.resolve(db(b), b.collectionName);
     const pid = partitionId(rec, b.partitionName);
-    return ok({ rowCount: (await rowCounts(ctx, rec, deadlineMs)).perPartition.get(pid) ?? 0 });
+    return ok({ rowCount: await countRows(ctx, rec, [pid], deadlineMs) });
   },
   "partitions.load": async (body, ctx) => {
     const b = decodeRequest(Api.PartitionsRequest, body);
-    const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
-    for (const p of b.partitionNames ?? []) partitionId(rec, p);
+    if (!b.partitionNames?.length) throw new MissingParameter({ message: "missing required parameter 'partitionNames'" });
+    await ctx.rootcoord("setLoad", { db: db(b), name: b.collectionName, loaded: true, partitionNames: [...b.partitionNames] });
     return ok();
   },
   "partitions.release": async (body, ctx) => {
     const b = decodeRequest(Api.PartitionsRequest, body);
-    const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
-    for (const p of b.partitionNames ?? []) partitionId(rec, p);
+    if (!b.partitionNames?.length) throw new MissingParameter({ message: "missing required parameter 'partitionNames'" });
+    await ctx.rootcoord("setLoad", { db: db(b), name: b.collectionName, loaded: false, partitionNames: [...b.partitionNames] });
     return ok();
   },
 

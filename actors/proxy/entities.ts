@@ -26,6 +26,7 @@ import {
 import type { AllocIdsReply } from "../rootcoord/protocol.ts";
 import { partitionId, partitionIds, toPk, type ProxyContext } from "./context.ts";
 import { mergeQueryPages, mergeSearchHits } from "./reduce.ts";
+import { groupByShard, readAll, requireLoaded, withReadPlan } from "./fanout.ts";
 import { notSupportedYet, type Handler } from "./ddl.ts";
 
 const DEFAULT_SEARCH_LIMIT = 100;
@@ -72,6 +73,19 @@ const fmtPks = (pks: readonly Pk[]) =>
     .slice(0, 20)
     .map((p) => (typeof p === "string" ? JSON.stringify(p) : p.toString()))
     .join(", ") + (pks.length > 20 ? ` and ${pks.length - 20} more` : "");
+
+/** Index search parameters: ef (HNSW) and nprobe (IVF), positive integers. */
+const checkSearchParams = (params: Record<string, unknown> | undefined): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(params ?? {})) {
+    if (k !== "ef" && k !== "nprobe") continue; // Milvus ignores parameters an index does not use
+    const n = typeof v === "string" ? Number(v) : v;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 32768)
+      throw new InvalidParameter({ message: `searchParams.params.${k} must be an integer in [1, 32768], got ${JSON.stringify(v)}` });
+    out[k] = n;
+  }
+  return out;
+};
 
 const write = async (ctx: ProxyContext, body: unknown, mode: "insert" | "upsert", deadlineMs: number) => {
   const b = decodeRequest(Api.InsertRequest, body);
@@ -183,24 +197,26 @@ export const entityHandlers: Record<string, Handler> = {
     const hasFilter = b.filter !== undefined && b.filter.trim() !== "";
     if (!hasFilter && !b.ids) throw new MissingParameter({ message: "delete needs a filter (e.g. \"id in [1, 2]\") or ids" });
     if (hasFilter && b.ids) throw new InvalidParameter({ message: "give either filter or ids, not both" });
-    let replies: WriteReply[];
+    let pks: Pk[];
     if (hasFilter) {
       checkFilter(rec.schema, b.filter, b.exprParams);
-      const op: WriteOp = { op: "delete", filter: b.filter!, ...(b.exprParams ? { exprParams: b.exprParams } : {}), ...(pids ? { partitionIds: pids } : {}) };
-      replies = await ctx.allShards<WriteReply>(rec, SHARD_VERBS.write, { collectionId: rec.id, write: op }, deadlineMs);
+      // Like Milvus: the filter is resolved to keys (a Strong read over growing and sealed data), then deleted by key.
+      const guaranteeTs = await ctx.guaranteeTs(rec, "Strong", undefined);
+      const pages = await readAll(ctx, rec, pids, deadlineMs, { filter: b.filter, exprParams: b.exprParams, outputFields: [], k: Number.MAX_SAFE_INTEGER, guaranteeTs });
+      pks = pages.flatMap((p) => p.pks);
     } else {
-      const pks = b.ids!.map((v, i) => toPk(rec.schema, v, `ids[${i}]`));
-      const byShard = new Map<number, Pk[]>();
-      for (const pk of pks) {
-        const s = shardOf(pk, rec.shardsNum);
-        byShard.set(s, [...(byShard.get(s) ?? []), pk]);
-      }
-      replies = await Promise.all(
-        [...byShard].map(([s, list]) =>
-          ctx.shard<WriteReply>(rec.id, s, SHARD_VERBS.write, { collectionId: rec.id, write: { op: "delete", pks: list, ...(pids ? { partitionIds: pids } : {}) } }, deadlineMs),
-        ),
-      );
+      pks = b.ids!.map((v, i) => toPk(rec.schema, v, `ids[${i}]`));
     }
+    const byShard = new Map<number, Pk[]>();
+    for (const pk of pks) {
+      const s = shardOf(pk, rec.shardsNum);
+      byShard.set(s, [...(byShard.get(s) ?? []), pk]);
+    }
+    const replies = await Promise.all(
+      [...byShard].map(([s, list]) =>
+        ctx.shard<WriteReply>(rec.id, s, SHARD_VERBS.write, { collectionId: rec.id, write: { op: "delete", pks: list, ...(pids ? { partitionIds: pids } : {}) } }, deadlineMs),
+      ),
+    );
     const commitTs = replies.reduce((m, r) => (r.commitTs > m ? r.commitTs : m), 0n);
     return { data: { deleteCount: replies.reduce((n, r) => n + r.count, 0), commitTs } };
   },
@@ -211,21 +227,12 @@ export const entityHandlers: Record<string, Handler> = {
     if (ids.length > MAX_TOPK) throw new InvalidParameter({ message: `at most ${MAX_TOPK} ids per get` });
     const pks = ids.map((v, i) => toPk(rec.schema, v, `id[${i}]`));
     const { fields } = outputPlan(rec.schema, b.outputFields, true);
-    const pids = partitionIds(rec, b.partitionNames);
+    const pids = await requireLoaded(ctx, rec, partitionIds(rec, b.partitionNames));
     const guaranteeTs = await ctx.guaranteeTs(rec, b.consistencyLevel, b.guaranteeTs);
-    const byShard = new Map<number, Pk[]>();
-    for (const pk of pks) {
-      const s = shardOf(pk, rec.shardsNum);
-      byShard.set(s, [...(byShard.get(s) ?? []), pk]);
-    }
-    const replies = await Promise.all(
-      [...byShard].map(([s, list]) =>
-        ctx.shard<QueryReply>(rec.id, s, SHARD_VERBS.get, { collectionId: rec.id, pks: list, outputFields: fields, partitionIds: pids, guaranteeTs }, deadlineMs),
-      ),
-    );
+    const pages = await readAll(ctx, rec, pids, deadlineMs, { pks, outputFields: fields, k: pks.length, guaranteeTs });
     // Rows in the order the ids were asked for.
     const byPk = new Map<Pk, Record<string, unknown>>();
-    for (const r of replies) r.pks.forEach((pk, i) => byPk.set(pk, r.rows[i]!));
+    for (const r of pages) r.pks.forEach((pk, i) => byPk.set(pk, r.rows[i]!));
     return { data: pks.map((pk) => byPk.get(pk)).filter((r) => r !== undefined) };
   },
   "entities.query": async (body, ctx, deadlineMs) => {
@@ -237,16 +244,11 @@ export const entityHandlers: Record<string, Handler> = {
     const { countOnly, fields } = outputPlan(rec.schema, b.outputFields, false);
     if (!countOnly) checkPage(limit, offset);
     checkFilter(rec.schema, b.filter, b.exprParams);
-    const pids = partitionIds(rec, b.partitionNames);
+    const pids = await requireLoaded(ctx, rec, partitionIds(rec, b.partitionNames));
     const guaranteeTs = await ctx.guaranteeTs(rec, b.consistencyLevel, b.guaranteeTs);
-    const replies = await ctx.allShards<QueryReply>(
-      rec,
-      SHARD_VERBS.query,
-      { collectionId: rec.id, filter: b.filter, exprParams: b.exprParams, outputFields: fields, partitionIds: pids, guaranteeTs, k: offset + limit, countOnly },
-      deadlineMs,
-    );
-    if (countOnly) return { data: [{ [COUNT_STAR]: replies.reduce((n, r) => n + r.count, 0) }] };
-    return { data: mergeQueryPages(replies, offset, limit).map((x) => x.row) };
+    const pages = await readAll(ctx, rec, pids, deadlineMs, { filter: b.filter, exprParams: b.exprParams, outputFields: fields, k: offset + limit, countOnly, guaranteeTs });
+    if (countOnly) return { data: [{ [COUNT_STAR]: pages.reduce((n, r) => n + r.count, 0) }] };
+    return { data: mergeQueryPages(pages, offset, limit).map((x) => x.row) };
   },
   "entities.search": async (body, ctx, deadlineMs) => {
     const b = decodeRequest(Api.SearchRequest, body);
@@ -265,15 +267,19 @@ export const entityHandlers: Record<string, Handler> = {
     if (index && requested !== undefined && metric !== index.metricType)
       throw new InvalidParameter({ message: `searchParams.metricType ${metric} does not match the index metric ${index.metricType} of field '${field.name}'` });
     metric = index?.metricType ?? metric;
+    const params = checkSearchParams(b.searchParams?.params);
     const { fields } = outputPlan(rec.schema, b.outputFields?.filter((f) => f !== "distance"), false);
     checkFilter(rec.schema, b.filter, b.exprParams);
-    const pids = partitionIds(rec, b.partitionNames);
+    const pids = await requireLoaded(ctx, rec, partitionIds(rec, b.partitionNames));
     const guaranteeTs = await ctx.guaranteeTs(rec, b.consistencyLevel, b.guaranteeTs);
-    const replies = await ctx.allShards<SearchReply>(
-      rec,
-      SHARD_VERBS.search,
-      { collectionId: rec.id, field: field.name, metric, queries, k: offset + limit, filter: b.filter, exprParams: b.exprParams, outputFields: fields, partitionIds: pids, guaranteeTs },
-      deadlineMs,
+    const common = { collectionId: rec.id, field: field.name, metric, queries, k: offset + limit, filter: b.filter, exprParams: b.exprParams, outputFields: fields, partitionIds: pids ? [...pids] : undefined, guaranteeTs };
+    const replies = await withReadPlan(ctx, rec, pids, deadlineMs, (plan) =>
+      Promise.all([
+        ...Array.from({ length: rec.shardsNum }, (_, s) =>
+          ctx.shard<SearchReply>(rec.id, s, SHARD_VERBS.search, { ...common, servingSegments: plan.servingSegments, viewVersion: plan.viewVersion }, deadlineMs),
+        ),
+        ...[...plan.byNode].map(([node, segmentIds]) => ctx.querynode<SearchReply>(node, "search", { ...common, segmentIds, params }, deadlineMs)),
+      ]),
     );
     const pkName = primaryField(rec.schema).name;
     const data: Record<string, unknown>[] = [];

@@ -12,9 +12,10 @@ import type { Storage } from "../../runtime/storage.ts";
 import { ProxyContext } from "./context.ts";
 import { ddlHandlers, type Handler } from "./ddl.ts";
 import { entityHandlers } from "./entities.ts";
+import { indexHandlers } from "./indexes.ts";
 import { MetaCache } from "./metaCache.ts";
 
-export const PROXY_HANDLERS: Readonly<Record<string, Handler>> = { ...ddlHandlers, ...entityHandlers };
+export const PROXY_HANDLERS: Readonly<Record<string, Handler>> = { ...ddlHandlers, ...entityHandlers, ...indexHandlers };
 
 const NAME_FIELDS = {
   dbName: "database",

@@ -5,6 +5,7 @@
  */
 import { metaKeys } from "../../schemas/names.ts";
 import type { CollectionRecord } from "../../schemas/meta.ts";
+import type { LoadRecord, ServingView } from "../../schemas/segment.ts";
 import { Catalog, type AliasStored } from "../../runtime/catalog.ts";
 import type { MetaStore } from "../../runtime/meta.ts";
 import { DEFAULT_DATABASE } from "../../schemas/collection.ts";
@@ -13,6 +14,8 @@ export class MetaCache {
   readonly catalog: Catalog;
   private readonly collections = new Map<string, CollectionRecord>();
   private readonly aliases = new Map<string, AliasStored>();
+  private readonly views = new Map<number, ServingView>();
+  private readonly loads = new Map<number, LoadRecord>();
   private stops: (() => void)[] = [];
 
   constructor(private readonly meta: MetaStore) {
@@ -29,11 +32,36 @@ export class MetaCache {
         if (v) this.aliases.set(k, v);
         else this.aliases.delete(k);
       }),
+      await this.meta.watch<ServingView>(metaKeys.viewPrefix(), (k, v) => {
+        const id = Number(k.slice(k.indexOf(".") + 1));
+        if (v) this.views.set(id, v);
+        else this.views.delete(id);
+      }),
+      await this.meta.watch<LoadRecord>(metaKeys.loadPrefix(), (k, v) => {
+        const id = Number(k.slice(k.indexOf(".") + 1));
+        if (v) this.loads.set(id, v);
+        else this.loads.delete(id);
+      }),
     );
   }
 
   stop() {
     for (const s of this.stops) s();
+  }
+
+  /** The serving view; `fresh` reads KV (after a read found the cached one outdated). */
+  async view(collectionId: number, fresh = false): Promise<ServingView | undefined> {
+    if (!fresh) {
+      const v = this.views.get(collectionId);
+      if (v) return v;
+    }
+    const r = await this.meta.get<ServingView>(metaKeys.view(collectionId));
+    if (r) this.views.set(collectionId, r.value);
+    return r?.value;
+  }
+
+  async load(collectionId: number): Promise<LoadRecord | undefined> {
+    return this.loads.get(collectionId) ?? (await this.meta.get<LoadRecord>(metaKeys.load(collectionId)))?.value;
   }
 
   /** Collection by name or alias; CollectionNotFound / DatabaseNotFound otherwise. */

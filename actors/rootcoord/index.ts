@@ -29,7 +29,12 @@ import {
   type AlterCollectionRequest,
   type RenameCollectionRequest,
   type TsoRequest,
+  type SetLoadRequest,
+  type CreateIndexRequest,
+  type DropIndexRequest,
 } from "./protocol.ts";
+import type { LoadRecord } from "../../schemas/segment.ts";
+import { IndexNotFound } from "../../schemas/errors.ts";
 
 export * from "./protocol.ts";
 
@@ -153,6 +158,8 @@ export const startRootcoord = (h: NatsHandles, storage: Storage, config: Natsvec
       };
       // Pointer first: a record without its pointer would be invisible to id lookups.
       await meta.create<CollectionPointer>(metaKeys.collectionById(id), { db: b.db, name: b.name });
+      // Served (loaded) from the start, as natsvec always did; collections/release turns it off.
+      await meta.mutate<LoadRecord>(metaKeys.load(id), () => ({ collectionId: id, loaded: true, partitionIds: [], updatedAtMs: Date.now() }));
       try {
         await meta.create(metaKeys.collection(b.db, b.name), rec);
       } catch (e) {
@@ -193,6 +200,43 @@ export const startRootcoord = (h: NatsHandles, storage: Storage, config: Natsvec
     [V.alterCollection]: async (b: AlterCollectionRequest) => {
       const name = await realName(b.db, b.name);
       await mutateCollection(b.db, name, (c) => ({ ...c, properties: { ...c.properties, ...b.properties } }));
+    },
+    [V.setLoad]: async (b: SetLoadRequest) => {
+      const coll = await catalog.resolve(b.db, b.name);
+      const partitionIds = (b.partitionNames ?? []).map((p) => {
+        const found = coll.partitions.find((x) => x.name === p);
+        if (!found) throw new PartitionNotFound({ message: `partition '${p}' not found in collection '${coll.name}'` });
+        return found.partitionId as number;
+      });
+      await meta.mutate<LoadRecord>(metaKeys.load(coll.id), (cur) => {
+        const base = cur ?? { collectionId: coll.id, loaded: false, partitionIds: [], updatedAtMs: 0 };
+        if (partitionIds.length === 0) return { ...base, loaded: b.loaded, partitionIds: [], updatedAtMs: Date.now() };
+        // Partition-level load/release on top of the current set (empty set = all partitions).
+        const all = coll.partitions.map((p) => p.partitionId as number);
+        const current = new Set(base.loaded ? (base.partitionIds.length ? base.partitionIds : all) : []);
+        for (const p of partitionIds) b.loaded ? current.add(p) : current.delete(p);
+        const list = [...current];
+        return { ...base, loaded: list.length > 0, partitionIds: list.length === all.length ? [] : list, updatedAtMs: Date.now() };
+      });
+    },
+    [V.createIndex]: async (b: CreateIndexRequest) => {
+      const name = await realName(b.db, b.name);
+      await mutateCollection(b.db, name, (c) => {
+        const same = c.indexes.find((i) => i.fieldName === b.index.fieldName);
+        if (same && JSON.stringify(same) === JSON.stringify(b.index)) return c;
+        if (same) throw new AlreadyExists({ message: `field '${b.index.fieldName}' already has index '${same.indexName}'; drop it first` });
+        if (c.indexes.some((i) => i.indexName === b.index.indexName))
+          throw new AlreadyExists({ message: `index '${b.index.indexName}' already exists in collection '${name}'` });
+        return { ...c, indexes: [...c.indexes, b.index] };
+      });
+    },
+    [V.dropIndex]: async (b: DropIndexRequest) => {
+      const name = await realName(b.db, b.name);
+      await mutateCollection(b.db, name, (c) => {
+        if (!c.indexes.some((i) => i.indexName === b.indexName))
+          throw new IndexNotFound({ message: `index '${b.indexName}' not found in collection '${name}'` });
+        return { ...c, indexes: c.indexes.filter((i) => i.indexName !== b.indexName) };
+      });
     },
     [V.createPartition]: async (b: PartitionRequest) => {
       checkPartitionName(b.partitionName);

@@ -19,6 +19,9 @@ export const ROOTCOORD_VERBS = {
   createAlias: "createAlias",
   dropAlias: "dropAlias",
   alterAlias: "alterAlias",
+  setLoad: "setLoad",
+  createIndex: "createIndex",
+  dropIndex: "dropIndex",
 } as const;
 
 export interface TsoRequest {
@@ -67,4 +70,22 @@ export interface AliasRequest {
   db: string;
   alias: string;
   collectionName: string;
+}
+
+export interface SetLoadRequest {
+  db: string;
+  name: string;
+  loaded: boolean;
+  /** Partition names to (un)load; empty = the whole collection. */
+  partitionNames?: string[];
+}
+export interface CreateIndexRequest {
+  db: string;
+  name: string;
+  index: import("../../schemas/collection.ts").IndexDefinition;
+}
+export interface DropIndexRequest {
+  db: string;
+  name: string;
+  indexName: string;
 }
