@@ -9,6 +9,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { randomBytes } from "node:crypto";
+import { totalmem } from "node:os";
 import { names, type Names } from "../schemas/names.ts";
 
 export interface NatsvecConfig {
@@ -34,6 +35,8 @@ export interface NatsvecConfig {
   readonly segmentMaxRows: number;
   readonly segmentMaxBytes: number;
   readonly segmentIdleMs: number;
+  /** Memory a query node may fill with loaded segments and indexes (default: 70% of the machine's memory). */
+  readonly queryNodeMemoryBytes?: number;
   /** Credentials for the NATS connection, if the server needs them. */
   readonly natsUser?: string;
   readonly natsPass?: string;
@@ -53,6 +56,7 @@ export const defaultConfig = (overrides: Partial<NatsvecConfig> = {}): NatsvecCo
   segmentMaxRows: 200_000,
   segmentMaxBytes: 128 * 1024 * 1024,
   segmentIdleMs: 60_000,
+  queryNodeMemoryBytes: Math.floor(totalmem() * 0.7),
   ...overrides,
 });
 

@@ -22,6 +22,7 @@ import {
   InvalidParameter,
   PrimaryKeyConflict,
   ShardUnavailable,
+  StaleView,
   Unexpected,
   type ApiError,
 } from "../../schemas/errors.ts";
@@ -694,7 +695,7 @@ export class Shard {
     const viewVersion = req.viewVersion ?? Number.MAX_SAFE_INTEGER;
     for (const [id, since] of this.handedOff) {
       if (!serving.has(id) && since > viewVersion)
-        throw new ShardUnavailable({ message: `serving view ${viewVersion} is older than segment ${id}'s handoff (${since}); refresh and retry` });
+        throw new StaleView({ message: `serving view ${viewVersion} is older than segment ${id}'s handoff (${since}); refresh and retry` });
     }
     const parts = req.partitionIds ? new Set(req.partitionIds) : undefined;
     return [...this.memById.values()].filter((m) => !serving.has(m.segmentId) && (!parts || parts.has(m.partitionId)));
