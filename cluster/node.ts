@@ -15,9 +15,10 @@ import { startStreamingNode } from "../actors/streamingnode/index.ts";
 import { startProxy } from "../actors/proxy/index.ts";
 import { startDatacoord } from "../actors/datacoord/index.ts";
 import { startDatanode } from "../actors/datanode/index.ts";
+import { startIndexnode } from "../actors/indexnode/index.ts";
 
 /** In start order: coordinators first (the TSO above all), then workers, the proxy last. */
-export const RUNNABLE_ROLES = ["rootcoord", "datacoord", "streamingnode", "datanode", "proxy"] as const satisfies readonly Role[];
+export const RUNNABLE_ROLES = ["rootcoord", "datacoord", "streamingnode", "datanode", "indexnode", "proxy"] as const satisfies readonly Role[];
 export type RunnableRole = (typeof RUNNABLE_ROLES)[number];
 
 export class StorageService extends Context.Tag("natsvec/Storage")<StorageService, Storage>() {}
@@ -42,6 +43,7 @@ const starters: Record<RunnableRole, (h: Nats["Type"], s: Storage, c: NatsvecCon
   proxy: startProxy,
   datacoord: startDatacoord,
   datanode: startDatanode,
+  indexnode: startIndexnode,
 };
 
 /** Start one role for the lifetime of the scope. */

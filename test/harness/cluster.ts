@@ -26,12 +26,12 @@ export interface TestCluster {
 export const testConfig = (natsUrl: string, overrides: Partial<NatsvecConfig> = {}): NatsvecConfig =>
   defaultConfig({ natsUrl, leaseTtlMs: 3_000, heartbeatMs: 1_000, requestTimeoutMs: 15_000, ...overrides });
 
-export function useCluster(roles: readonly RunnableRole[] = RUNNABLE_ROLES): { get(): TestCluster } {
+export function useCluster(roles: readonly RunnableRole[] = RUNNABLE_ROLES, overrides: Partial<NatsvecConfig> = {}): { get(): TestCluster } {
   const nats = useNatsServer();
   let cluster: TestCluster | undefined;
   beforeAll(async () => {
     const n = nats.get();
-    const config = testConfig(n.url);
+    const config = testConfig(n.url, overrides);
     const node = await startNode(config, roles);
     const client = await NatsvecClient.connect({ servers: n.url, timeoutMs: 20_000 });
     let seq = 0;

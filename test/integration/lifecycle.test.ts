@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import { bruteForce, randomVectors, useCluster } from "../harness/cluster.ts";
+import { waitFor } from "../harness/nats.ts";
+import { metaKeys } from "../../schemas/names.ts";
+import type { SegmentRecord, ShardCheckpoint } from "../../schemas/segment.ts";
+import { defaultConfig, openNats } from "../../runtime/services.ts";
+import { openStorage } from "../../runtime/storage.ts";
+
+// Small segments so a few thousand rows go through seal → flush → index.
+const cluster = useCluster(undefined, { segmentMaxRows: 1_000, segmentIdleMs: 500 });
+
+const segmentsOf = async (url: string, collectionId: number) => {
+  const h = await openNats(defaultConfig({ natsUrl: url }), "test");
+  try {
+    const storage = await openStorage(h, defaultConfig({ natsUrl: url }));
+    const out: SegmentRecord[] = [];
+    for (const k of await storage.meta.keys(metaKeys.segmentsOf(collectionId))) {
+      const r = await storage.meta.get<SegmentRecord>(k);
+      if (r) out.push(r.value);
+    }
+    const ckpt = (await storage.meta.get<ShardCheckpoint>(metaKeys.checkpoint(collectionId, 0)))?.value;
+    return { segments: out, checkpoint: ckpt?.seq ?? 0 };
+  } finally {
+    await h.nc.close();
+  }
+};
+
+describe("sealed segment lifecycle", () => {
+  // Rows past the seal threshold are sealed, flushed to the Object Store and indexed (HNSW via AUTOINDEX),
+  // while every search keeps returning each row exactly once and matching brute force.
+  it("seals, flushes and indexes while searches stay exact", async () => {
+    const { client, name, nats } = cluster.get();
+    const collectionName = name();
+    await client.collections.create({ collectionName, dimension: 8, metricType: "L2" });
+    const id = (await client.collections.describe({ collectionName })).collectionID as number;
+    const vecs = randomVectors(3_500, 8, 3);
+    const rows = vecs.map((v, i) => ({ id: BigInt(i), vector: v }));
+    for (let i = 0; i < rows.length; i += 500) await client.entities.insert({ collectionName, data: rows.slice(i, i + 500) });
+    const q = randomVectors(3, 8, 77);
+    const check = async () => {
+      const r = await client.entities.search({ collectionName, data: q, limit: 10 });
+      q.forEach((qv, i) => {
+        const got = r.data.slice(i * 10, i * 10 + 10).map((x) => x.id);
+        expect(new Set(got).size).toBe(10);
+        expect(got).toEqual(bruteForce(rows.map((x) => ({ id: x.id, v: x.vector })), qv, "L2", 10).map((x) => x.id));
+      });
+      expect(await client.entities.count({ collectionName })).toBe(3_500);
+    };
+    await check();
+    const st = await waitFor(
+      async () => {
+        const s = await segmentsOf(nats.url, id);
+        const rowsFlushed = s.segments.filter((x) => x.walTo <= s.checkpoint).reduce((n, x) => n + x.rowCount, 0);
+        return rowsFlushed === 3_500 && s.segments.every((x) => x.state === "Indexed") ? s : undefined;
+      },
+      { timeoutMs: 30_000, what: "all rows flushed and indexed" },
+    );
+    expect(st.segments.length).toBeGreaterThanOrEqual(3);
+    for (const s of st.segments) expect(s.indexes.vector?.indexType).toBe("AUTOINDEX");
+    await check();
+    // Deletes and upserts of flushed rows are seen at once.
+    await client.entities.delete({ collectionName, ids: [0n, 1n, 2n] });
+    await client.entities.upsert({ collectionName, data: [{ id: 10n, vector: [9, 9, 9, 9, 9, 9, 9, 9] }] });
+    expect(await client.entities.count({ collectionName })).toBe(3_497);
+    const top = await client.entities.search({ collectionName, data: [new Float32Array(8).fill(9)], limit: 1 });
+    expect(top.data[0]!.id).toBe(10n);
+    await expect(client.entities.insert({ collectionName, data: [{ id: 5n, vector: vecs[5]! }] })).rejects.toMatchObject({ code: 1806 });
+    await client.entities.insert({ collectionName, data: [{ id: 1n, vector: vecs[1]! }] });
+    expect(await client.entities.count({ collectionName })).toBe(3_498);
+  });
+
+  // collections/flush seals and waits: afterwards every row is in a flushed segment.
+  it("flush on request", async () => {
+    const { client, name, nats } = cluster.get();
+    const collectionName = name();
+    await client.collections.create({ collectionName, dimension: 4, metricType: "IP" });
+    const id = (await client.collections.describe({ collectionName })).collectionID as number;
+    await client.entities.insert({ collectionName, data: randomVectors(123, 4, 9).map((v, i) => ({ id: i, vector: v })) });
+    await client.call("collections", "flush", { collectionName });
+    const s = await segmentsOf(nats.url, id);
+    expect(s.segments.filter((x) => x.walTo <= s.checkpoint).reduce((n, x) => n + x.rowCount, 0)).toBe(123);
+    expect(await client.entities.count({ collectionName })).toBe(123);
+  });
+});
