@@ -1,0 +1,329 @@
+/**
+ * Worker-thread pool for index builds and searches, so neither ever blocks
+ * the caller's event loop.
+ *
+ * Two lanes:
+ *  - search workers (`size`, default max(1, availableParallelism - 1)) hold
+ *    loaded indexes under handles; `load` places an index on the worker with
+ *    the fewest loaded bytes (then fewest queued requests), and every search
+ *    on that handle runs there;
+ *  - build workers (`buildWorkers`, default 1) run `build`, so a
+ *    minutes-long HNSW build never queues searches behind it. A build worker
+ *    idle for `buildIdleMs` exits (freeing its heap); the next build starts
+ *    a fresh one.
+ * Workers start lazily on first use, and are unref'd while idle (an
+ * un-closed pool does not keep the process alive).
+ *
+ * Crashes: when a worker dies (native fault, OOM, terminate), every request
+ * pending on it rejects with IndexWorkerError naming the worker, exit code
+ * and operation; handles loaded there become lost (search rejects with
+ * IndexWorkerError, unload succeeds: the caller loads again), and a
+ * replacement worker is started. A worker that dies before finishing its
+ * start-up is replaced lazily, on the next request, to avoid a crash loop.
+ *
+ * Data movement: build copies `vectors` into the worker unless it is backed
+ * by a SharedArrayBuffer (shared) or `{ transfer: true }` is passed (its
+ * buffer is transferred and becomes detached for the caller); likewise for
+ * load's `bytes`. Serialized indexes and search results come back
+ * transferred, not copied.
+ */
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import type { Metric } from "../search.ts";
+import type { SearchResult } from "./kernels.ts";
+import { IndexParamError, type BuildParams, type IndexType, type SearchParams } from "./types.ts";
+
+/** A loaded index living in one worker. */
+export interface IndexHandle {
+  readonly id: number;
+  readonly type: IndexType;
+  readonly metric: Metric;
+  readonly dim: number;
+  readonly count: number;
+  readonly memoryBytes: number;
+}
+
+/** A worker died (or the pool closed) before the request completed, or the handle's worker died. */
+export class IndexWorkerError extends Error {
+  override readonly name = "IndexWorkerError";
+}
+
+export interface PoolOptions {
+  /** Build worker threads (builds beyond this queue). Default 1. */
+  buildWorkers?: number;
+  /** An idle build worker exits after this long. Default 30 000 ms. */
+  buildIdleMs?: number;
+}
+
+// ---------------------------------------------------------------- protocol (shared with worker.ts)
+
+export type WorkerRequest =
+  | { id: number; op: "build"; type: IndexType; metric: Metric; dim: number; params: BuildParams; vectors: Float32Array }
+  | { id: number; op: "load"; handle: number; bytes: Uint8Array }
+  | { id: number; op: "search"; handle: number; queries: Float32Array; k: number; params: SearchParams; allow?: Uint8Array }
+  | { id: number; op: "unload"; handle: number };
+
+export type WorkerResponse =
+  | { ready: true }
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: { name: string; message: string } };
+
+interface LoadInfo {
+  type: IndexType;
+  metric: Metric;
+  dim: number;
+  count: number;
+  memoryBytes: number;
+}
+
+interface PackedResults {
+  counts: Int32Array;
+  rows: Int32Array;
+  distances: Float32Array;
+}
+
+// ---------------------------------------------------------------- pool
+
+interface Pending {
+  op: WorkerRequest["op"];
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  readonly label: string;
+  readonly lane: "search" | "build";
+  worker: Worker | undefined;
+  ready: boolean;
+  pending: Map<number, Pending>;
+  /** Handles loaded in the current worker, and their total memoryBytes. */
+  handles: Set<number>;
+  bytes: number;
+  lastError: string | undefined;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+interface HandleState {
+  handle: IndexHandle;
+  slot: Slot;
+  lost: boolean;
+}
+
+const WORKER_URL = new URL("./worker.mjs", import.meta.url);
+
+export class IndexWorkerPool {
+  private readonly searchSlots: Slot[];
+  private readonly buildSlots: Slot[];
+  private readonly handles = new Map<number, HandleState>();
+  private readonly buildIdleMs: number;
+  private nextRequest = 1;
+  private nextHandle = 1;
+  private closed = false;
+  /** Workers started so far (including replacements), for diagnostics and tests. */
+  spawned = 0;
+
+  constructor(size?: number, opts: PoolOptions = {}) {
+    const n = size ?? Math.max(1, availableParallelism() - 1);
+    const nb = opts.buildWorkers ?? 1;
+    if (!Number.isInteger(n) || n < 1) throw new IndexParamError(`pool size must be a positive integer, got ${size}`);
+    if (!Number.isInteger(nb) || nb < 1) throw new IndexParamError(`buildWorkers must be a positive integer, got ${nb}`);
+    this.buildIdleMs = opts.buildIdleMs ?? 30_000;
+    const mk = (lane: Slot["lane"], i: number): Slot => ({
+      label: `${lane}#${i}`,
+      lane,
+      worker: undefined,
+      ready: false,
+      pending: new Map(),
+      handles: new Set(),
+      bytes: 0,
+      lastError: undefined,
+      idleTimer: undefined,
+    });
+    this.searchSlots = Array.from({ length: n }, (_, i) => mk("search", i));
+    this.buildSlots = Array.from({ length: nb }, (_, i) => mk("build", i));
+  }
+
+  /** Number of search workers. */
+  get size(): number {
+    return this.searchSlots.length;
+  }
+
+  /** Build an index in a build worker; resolves with its serialized bytes. */
+  build(type: IndexType, metric: Metric, vectors: Float32Array, dim: number, params: BuildParams = {}, opts: { transfer?: boolean } = {}): Promise<Uint8Array> {
+    const slot = leastBusy(this.buildSlots);
+    const transfer = opts.transfer && !isShared(vectors) ? [vectors.buffer as ArrayBuffer] : [];
+    return this.call(slot, { id: 0, op: "build", type, metric, dim, params, vectors }, transfer) as Promise<Uint8Array>;
+  }
+
+  /** Load serialized index bytes into a search worker and keep it there under a handle. */
+  async load(bytes: Uint8Array, opts: { transfer?: boolean } = {}): Promise<IndexHandle> {
+    const slot = this.searchSlots.reduce((best, s) =>
+      s.bytes < best.bytes || (s.bytes === best.bytes && s.pending.size < best.pending.size) ? s : best,
+    );
+    const id = this.nextHandle++;
+    const transfer = opts.transfer && !isShared(bytes) ? [bytes.buffer as ArrayBuffer] : [];
+    const info = (await this.call(slot, { id: 0, op: "load", handle: id, bytes }, transfer)) as LoadInfo;
+    const handle: IndexHandle = Object.freeze({ id, ...info });
+    this.handles.set(id, { handle, slot, lost: false });
+    slot.handles.add(id);
+    slot.bytes += info.memoryBytes;
+    return handle;
+  }
+
+  /**
+   * Top-k per query through the handle's worker. `allowBitset[row]` nonzero
+   * = row allowed (rows past its end are not allowed); omit to allow all.
+   */
+  async search(handle: IndexHandle, queries: readonly Float32Array[], k: number, params: SearchParams = {}, allowBitset?: Uint8Array): Promise<SearchResult[]> {
+    const st = this.state(handle);
+    const { dim } = st.handle;
+    const packed = new Float32Array(queries.length * dim);
+    queries.forEach((q, i) => {
+      if (q.length !== dim) throw new IndexParamError(`query vector has dim ${q.length}, index expects ${dim}`);
+      packed.set(q, i * dim);
+    });
+    const req: WorkerRequest = { id: 0, op: "search", handle: handle.id, queries: packed, k, params };
+    if (allowBitset !== undefined) req.allow = allowBitset;
+    const r = (await this.call(st.slot, req, [packed.buffer])) as PackedResults;
+    const out: SearchResult[] = new Array(r.counts.length);
+    for (let i = 0, at = 0; i < r.counts.length; i++) {
+      const n = r.counts[i]!;
+      out[i] = { rows: r.rows.subarray(at, at + n), distances: r.distances.subarray(at, at + n) };
+      at += n;
+    }
+    return out;
+  }
+
+  /** Drop a loaded index (a lost or already unloaded handle is fine). */
+  async unload(handle: IndexHandle): Promise<void> {
+    const st = this.handles.get(handle.id);
+    if (st === undefined) return;
+    this.handles.delete(handle.id);
+    if (st.lost || this.closed) return;
+    st.slot.handles.delete(handle.id);
+    st.slot.bytes -= st.handle.memoryBytes;
+    await this.call(st.slot, { id: 0, op: "unload", handle: handle.id }, []);
+  }
+
+  /** Terminate every worker; pending and later requests reject with IndexWorkerError. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const all = [...this.searchSlots, ...this.buildSlots];
+    const dying: Promise<number>[] = [];
+    for (const s of all) {
+      if (s.idleTimer) clearTimeout(s.idleTimer);
+      const w = s.worker;
+      s.worker = undefined;
+      this.failPending(s, () => new IndexWorkerError("index worker pool closed"));
+      if (w) dying.push(w.terminate());
+    }
+    this.handles.clear();
+    await Promise.all(dying);
+  }
+
+  /**
+   * Test hook: terminate the worker holding `target` (a handle) or build
+   * worker `target` (a number), exactly as a crash would look to the pool.
+   * @internal
+   */
+  async _killWorker(target: IndexHandle | number): Promise<void> {
+    const slot = typeof target === "number" ? this.buildSlots[target] : this.handles.get(target.id)?.slot;
+    const w = slot?.worker;
+    if (w) await w.terminate();
+  }
+
+  // -------------------------------------------------------------- internals
+
+  private state(handle: IndexHandle): HandleState {
+    if (this.closed) throw new IndexWorkerError("index worker pool closed");
+    const st = this.handles.get(handle.id);
+    if (st === undefined) throw new IndexParamError(`index handle ${handle.id} is not loaded (unloaded, or from another pool)`);
+    if (st.lost) throw new IndexWorkerError(`index handle ${handle.id} was lost when its worker (${st.slot.label}) crashed; load it again`);
+    return st;
+  }
+
+  private call(slot: Slot, req: WorkerRequest, transfer: ArrayBuffer[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(new IndexWorkerError("index worker pool closed"));
+    const w = slot.worker ?? this.spawn(slot);
+    if (slot.idleTimer) {
+      clearTimeout(slot.idleTimer);
+      slot.idleTimer = undefined;
+    }
+    const id = this.nextRequest++;
+    req.id = id;
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { op: req.op, resolve, reject });
+      w.ref();
+      w.postMessage(req, transfer);
+    });
+  }
+
+  private spawn(slot: Slot): Worker {
+    const w = new Worker(WORKER_URL, { name: `natsvec-index-${slot.label}` });
+    this.spawned++;
+    slot.worker = w;
+    slot.ready = false;
+    slot.lastError = undefined;
+    w.unref();
+    w.on("message", (msg: WorkerResponse) => {
+      if (slot.worker !== w) return;
+      if ("ready" in msg) {
+        slot.ready = true;
+        return;
+      }
+      const p = slot.pending.get(msg.id);
+      if (p === undefined) return;
+      slot.pending.delete(msg.id);
+      if (slot.pending.size === 0) this.idle(slot, w);
+      if (msg.ok) p.resolve(msg.value);
+      else p.reject(msg.error.name === "IndexParamError" ? new IndexParamError(msg.error.message) : Object.assign(new Error(msg.error.message), { name: msg.error.name }));
+    });
+    w.on("error", (err) => {
+      if (slot.worker === w) slot.lastError = err.message;
+    });
+    w.on("exit", (code) => {
+      if (slot.worker !== w) return; // closed or recycled on purpose
+      this.crashed(slot, code);
+    });
+    return w;
+  }
+
+  private idle(slot: Slot, w: Worker): void {
+    w.unref();
+    if (slot.lane !== "build" || this.closed) return;
+    slot.idleTimer = setTimeout(() => {
+      slot.idleTimer = undefined;
+      if (slot.worker !== w || slot.pending.size > 0) return;
+      slot.worker = undefined;
+      void w.terminate();
+    }, this.buildIdleMs);
+    slot.idleTimer.unref();
+  }
+
+  private crashed(slot: Slot, code: number): void {
+    const wasReady = slot.ready;
+    const why = `index worker ${slot.label} exited unexpectedly (exit code ${code}${slot.lastError ? `: ${slot.lastError}` : ""})`;
+    slot.worker = undefined;
+    slot.ready = false;
+    this.failPending(slot, (p) => new IndexWorkerError(`${why} while running ${p.op}`));
+    for (const id of slot.handles) {
+      const st = this.handles.get(id);
+      if (st) st.lost = true;
+    }
+    slot.handles.clear();
+    slot.bytes = 0;
+    // Replace it now, unless it never finished starting (then on next use).
+    if (wasReady && !this.closed) this.spawn(slot);
+  }
+
+  private failPending(slot: Slot, mkErr: (p: Pending) => Error): void {
+    const pend = [...slot.pending.values()];
+    slot.pending.clear();
+    for (const p of pend) p.reject(mkErr(p));
+  }
+}
+
+const leastBusy = (slots: Slot[]): Slot => slots.reduce((best, s) => (s.pending.size < best.pending.size ? s : best));
+
+const isShared = (v: ArrayBufferView): boolean => typeof SharedArrayBuffer !== "undefined" && v.buffer instanceof SharedArrayBuffer;

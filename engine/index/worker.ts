@@ -1,0 +1,95 @@
+/**
+ * Index worker thread: builds indexes and keeps loaded ones under numeric
+ * handles, answering the pool's requests one at a time (see pool.ts for the
+ * protocol). Errors thrown by a request are sent back, not fatal; anything
+ * that kills the thread is reported to the pool by its exit.
+ */
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { parentPort } from "node:worker_threads";
+import { buildIndex, loadIndex } from "./index.ts";
+import type { VectorIndex } from "./types.ts";
+import type { WorkerRequest, WorkerResponse } from "./pool.ts";
+
+const port = parentPort;
+if (port === null) throw new Error("engine/index/worker.ts must run in a worker thread");
+
+/**
+ * hnswlib's graph lives in native memory that V8 cannot see, so a dropped
+ * index is only freed when a GC happens to run. Collect explicitly after
+ * unloads and builds. (`--expose-gc` is not accepted in a worker's execArgv;
+ * enabling it at run time makes `gc` available in new contexts.)
+ */
+const collect: () => void = (() => {
+  try {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as unknown;
+    if (typeof gc === "function") return gc as () => void;
+  } catch {
+    // fall through
+  }
+  return () => {};
+})();
+
+const indexes = new Map<number, VectorIndex>();
+
+const handle = (req: WorkerRequest): { value: unknown; transfer: ArrayBuffer[] } => {
+  switch (req.op) {
+    case "build": {
+      const bytes = buildIndex(req.type, req.metric, req.vectors, req.dim, req.params).serialize();
+      collect();
+      return { value: bytes, transfer: [bytes.buffer as ArrayBuffer] };
+    }
+    case "load": {
+      const idx = loadIndex(req.bytes);
+      indexes.set(req.handle, idx);
+      return { value: { type: idx.type, metric: idx.metric, dim: idx.dim, count: idx.count, memoryBytes: idx.memoryBytes() }, transfer: [] };
+    }
+    case "search": {
+      const idx = indexes.get(req.handle);
+      if (idx === undefined) throw new Error(`index handle ${req.handle} is not loaded in this worker`);
+      const { dim } = idx;
+      const nq = req.queries.length / dim;
+      const queries = Array.from({ length: nq }, (_, i) => req.queries.subarray(i * dim, (i + 1) * dim));
+      const bits = req.allow;
+      const allow = bits === undefined ? undefined : (row: number): boolean => row < bits.length && bits[row] !== 0;
+      const res = idx.search(queries, req.k, req.params, allow);
+      const counts = new Int32Array(nq);
+      let total = 0;
+      res.forEach((r, i) => {
+        counts[i] = r.rows.length;
+        total += r.rows.length;
+      });
+      const rows = new Int32Array(total);
+      const distances = new Float32Array(total);
+      let at = 0;
+      for (const r of res) {
+        rows.set(r.rows, at);
+        distances.set(r.distances, at);
+        at += r.rows.length;
+      }
+      return { value: { counts, rows, distances }, transfer: [counts.buffer, rows.buffer, distances.buffer] };
+    }
+    case "unload": {
+      indexes.delete(req.handle);
+      collect();
+      return { value: undefined, transfer: [] };
+    }
+  }
+};
+
+port.on("message", (req: WorkerRequest) => {
+  let res: WorkerResponse;
+  let transfer: ArrayBuffer[] = [];
+  try {
+    const out = handle(req);
+    res = { id: req.id, ok: true, value: out.value };
+    transfer = out.transfer;
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    res = { id: req.id, ok: false, error: { name: err.name, message: err.message } };
+  }
+  port.postMessage(res, transfer);
+});
+
+port.postMessage({ ready: true } satisfies WorkerResponse);
