@@ -130,3 +130,21 @@ export type QueryRequest = typeof QueryRequest.Type;
 
 export const CreateIndexRequest = S.Struct({ ...Coll, indexParams: S.Array(IndexParamSpec) });
 export const IndexRequest = S.Struct({ ...Coll, indexName: Name });
+
+const SubSearch = S.Struct({
+  data: S.Array(S.Unknown),
+  annsField: S.optional(Name),
+  filter: S.optional(S.String),
+  exprParams: S.optional(S.Record({ key: S.String, value: S.Unknown })),
+  limit: S.optional(IntLike),
+  /** Milvus sends index params as `params: {params: {...}}` (or flat). */
+  params: S.optional(S.Record({ key: S.String, value: S.Unknown })),
+  searchParams: S.optional(S.Struct({ metricType: S.optional(S.String), params: S.optional(S.Record({ key: S.String, value: S.Unknown })) })),
+});
+export const HybridSearchRequest = S.Struct({
+  ...ReadCommon,
+  search: S.Array(SubSearch),
+  rerank: S.optional(S.Unknown),
+  limit: S.optional(IntLike),
+  offset: S.optional(IntLike),
+});

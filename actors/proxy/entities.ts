@@ -19,13 +19,14 @@ import {
   SHARD_VERBS,
   type Pk,
   type QueryReply,
+  type SearchHit,
   type SearchReply,
   type WriteOp,
   type WriteReply,
 } from "../streamingnode/protocol.ts";
 import type { AllocIdsReply } from "../rootcoord/protocol.ts";
 import { partitionId, partitionIds, toPk, type ProxyContext } from "./context.ts";
-import { mergeQueryPages, mergeSearchHits } from "./reduce.ts";
+import { bestPerGroup, fuse, mergeQueryPages, mergeSearchHits, parseRanker } from "./reduce.ts";
 import { groupByShard, readAll, requireLoaded, withReadPlan } from "./fanout.ts";
 import { notSupportedYet, type Handler } from "./ddl.ts";
 
@@ -73,6 +74,81 @@ const fmtPks = (pks: readonly Pk[]) =>
     .slice(0, 20)
     .map((p) => (typeof p === "string" ? JSON.stringify(p) : p.toString()))
     .join(", ") + (pks.length > 20 ? ` and ${pks.length - 20} more` : "");
+
+interface PreparedSearch {
+  field: string;
+  metric: MetricType;
+  queries: Float32Array[];
+  params: Record<string, number>;
+  fields: string[];
+  filter?: string;
+  exprParams?: Record<string, unknown>;
+}
+
+/** Validate one (sub-)search against the schema: vector field, vectors, metric, params, filter, outputs. */
+const prepareSearch = async (
+  _ctx: ProxyContext,
+  rec: CollectionRecord,
+  b: { data: readonly unknown[]; annsField?: string; filter?: string; exprParams?: Record<string, unknown>; searchParams?: { metricType?: string; params?: Record<string, unknown> } },
+  outputFields: readonly string[] | undefined,
+  where = "",
+): Promise<PreparedSearch> => {
+  const field = vectorField(rec.schema, b.annsField);
+  if (b.data.length === 0) throw new InvalidParameter({ message: `${where}data must hold at least one query vector` });
+  if (b.data.length > 1024) throw new InvalidParameter({ message: `${where}data: at most 1024 query vectors per search, got ${b.data.length}` });
+  const queries = b.data.map((v, i) => toQueryVector(v, field.dim!, i));
+  const index = rec.indexes.find((i) => i.fieldName === field.name);
+  const requested = b.searchParams?.metricType;
+  let metric: MetricType = parseMetric(requested, `${where}searchParams.metricType`, index?.metricType ?? "COSINE");
+  if (index && requested !== undefined && metric !== index.metricType)
+    throw new InvalidParameter({ message: `${where}searchParams.metricType ${metric} does not match the index metric ${index.metricType} of field '${field.name}'` });
+  metric = index?.metricType ?? metric;
+  const params = checkSearchParams(b.searchParams?.params);
+  const { fields } = outputPlan(rec.schema, outputFields?.filter((f) => f !== "distance"), false);
+  checkFilter(rec.schema, b.filter, b.exprParams);
+  return { field: field.name, metric, queries, params, fields, filter: b.filter, exprParams: b.exprParams };
+};
+
+/** One search over growing and sealed data; per query, hits best first, each key once. */
+const runSearch = async (
+  ctx: ProxyContext,
+  rec: CollectionRecord,
+  sub: PreparedSearch,
+  pids: readonly number[] | undefined,
+  guaranteeTs: bigint | undefined,
+  k: number,
+  deadlineMs: number,
+): Promise<SearchHit[][]> => {
+  const common = {
+    collectionId: rec.id,
+    field: sub.field,
+    metric: sub.metric,
+    queries: sub.queries,
+    k,
+    filter: sub.filter,
+    exprParams: sub.exprParams,
+    outputFields: sub.fields,
+    partitionIds: pids ? [...pids] : undefined,
+    guaranteeTs,
+  };
+  const replies = await withReadPlan(ctx, rec, pids, deadlineMs, (plan) =>
+    Promise.all([
+      ...Array.from({ length: rec.shardsNum }, (_, s) =>
+        ctx.shard<SearchReply>(rec.id, s, SHARD_VERBS.search, { ...common, servingSegments: plan.servingSegments, viewVersion: plan.viewVersion }, deadlineMs),
+      ),
+      ...[...plan.byNode].map(([node, segmentIds]) => ctx.querynode<SearchReply>(node, "search", { ...common, segmentIds, params: sub.params }, deadlineMs)),
+    ]),
+  );
+  return sub.queries.map((_, q) => mergeSearchHits(replies.map((r) => r.results[q]!), sub.metric, 0, k));
+};
+
+const groupingFieldOf = (schema: CollectionSchema, name: string): string => {
+  const f = fieldByName(schema, name);
+  if (!f) throw new InvalidParameter({ message: `groupingField '${name}' does not exist in the collection schema` });
+  if (!["Bool", "Int8", "Int16", "Int32", "Int64", "VarChar"].includes(f.dataType))
+    throw new InvalidParameter({ message: `groupingField '${name}' must be Bool, Int8..Int64 or VarChar, not ${f.dataType}` });
+  return name;
+};
 
 /** Index search parameters: ef (HNSW) and nprobe (IVF), positive integers. */
 const checkSearchParams = (params: Record<string, unknown> | undefined): Record<string, number> => {
@@ -253,46 +329,82 @@ export const entityHandlers: Record<string, Handler> = {
   "entities.search": async (body, ctx, deadlineMs) => {
     const b = decodeRequest(Api.SearchRequest, body);
     const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
-    if (b.groupingField !== undefined) throw notSupportedYet("groupingField");
-    const field = vectorField(rec.schema, b.annsField);
-    if (b.data.length === 0) throw new InvalidParameter({ message: "data must hold at least one query vector" });
-    if (b.data.length > 1024) throw new InvalidParameter({ message: `at most 1024 query vectors per search, got ${b.data.length}` });
-    const queries = b.data.map((v, i) => toQueryVector(v, field.dim!, i));
     const limit = b.limit ?? DEFAULT_SEARCH_LIMIT;
     const offset = b.offset ?? 0;
     checkPage(limit, offset);
-    const index = rec.indexes.find((i) => i.fieldName === field.name);
-    const requested = b.searchParams?.metricType;
-    let metric: MetricType = parseMetric(requested, "searchParams.metricType", index?.metricType ?? "COSINE");
-    if (index && requested !== undefined && metric !== index.metricType)
-      throw new InvalidParameter({ message: `searchParams.metricType ${metric} does not match the index metric ${index.metricType} of field '${field.name}'` });
-    metric = index?.metricType ?? metric;
-    const params = checkSearchParams(b.searchParams?.params);
-    const { fields } = outputPlan(rec.schema, b.outputFields?.filter((f) => f !== "distance"), false);
-    checkFilter(rec.schema, b.filter, b.exprParams);
+    const groupField = b.groupingField === undefined ? undefined : groupingFieldOf(rec.schema, b.groupingField);
+    const sub = await prepareSearch(ctx, rec, b, b.outputFields);
     const pids = await requireLoaded(ctx, rec, partitionIds(rec, b.partitionNames));
     const guaranteeTs = await ctx.guaranteeTs(rec, b.consistencyLevel, b.guaranteeTs);
-    const common = { collectionId: rec.id, field: field.name, metric, queries, k: offset + limit, filter: b.filter, exprParams: b.exprParams, outputFields: fields, partitionIds: pids ? [...pids] : undefined, guaranteeTs };
-    const replies = await withReadPlan(ctx, rec, pids, deadlineMs, (plan) =>
-      Promise.all([
-        ...Array.from({ length: rec.shardsNum }, (_, s) =>
-          ctx.shard<SearchReply>(rec.id, s, SHARD_VERBS.search, { ...common, servingSegments: plan.servingSegments, viewVersion: plan.viewVersion }, deadlineMs),
-        ),
-        ...[...plan.byNode].map(([node, segmentIds]) => ctx.querynode<SearchReply>(node, "search", { ...common, segmentIds, params }, deadlineMs)),
-      ]),
+    const pkName = primaryField(rec.schema).name;
+    const data: Record<string, unknown>[] = [];
+    const topks: number[] = [];
+    if (!groupField) {
+      const lists = await runSearch(ctx, rec, sub, pids, guaranteeTs, offset + limit, deadlineMs);
+      for (const list of lists) {
+        const hits = list.slice(offset, offset + limit);
+        topks.push(hits.length);
+        for (const h of hits) data.push({ ...h.fields, [pkName]: h.pk, distance: h.distance });
+      }
+      return { data, topks };
+    }
+    // Grouping: the best hit of each distinct group value; widen the candidate set until enough groups appear.
+    const want = offset + limit;
+    const withGroup = { ...sub, fields: sub.fields.includes(groupField) ? sub.fields : [...sub.fields, groupField] };
+    let k = Math.min(MAX_TOPK, want * 4);
+    for (;;) {
+      const lists = await runSearch(ctx, rec, withGroup, pids, guaranteeTs, k, deadlineMs);
+      const grouped = lists.map((list) => bestPerGroup(list, groupField));
+      const enough = grouped.every((g, q) => g.length >= want || lists[q]!.length < k);
+      if (enough || k >= MAX_TOPK) {
+        for (const g of grouped) {
+          const hits = g.slice(offset, offset + limit);
+          topks.push(hits.length);
+          for (const h of hits) {
+            const fields = sub.fields.includes(groupField) ? h.fields : Object.fromEntries(Object.entries(h.fields).filter(([key]) => key !== groupField));
+            data.push({ ...fields, [pkName]: h.pk, distance: h.distance, [groupField]: h.fields[groupField] });
+          }
+        }
+        return { data, topks };
+      }
+      k = Math.min(MAX_TOPK, k * 4);
+    }
+  },
+  "entities.hybrid_search": async (body, ctx, deadlineMs) => {
+    const b = decodeRequest(Api.HybridSearchRequest, body);
+    const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
+    const limit = b.limit ?? DEFAULT_SEARCH_LIMIT;
+    const offset = b.offset ?? 0;
+    checkPage(limit, offset);
+    if (b.search.length === 0) throw new InvalidParameter({ message: "search must hold at least one sub-search" });
+    if (b.search.length > 16) throw new InvalidParameter({ message: `at most 16 sub-searches, got ${b.search.length}` });
+    const ranker = parseRanker(b.rerank, b.search.length);
+    const subs = await Promise.all(
+      b.search.map((s, i) =>
+        prepareSearch(ctx, rec, { ...s, searchParams: s.searchParams ?? (s.params ? { params: (s.params.params ?? s.params) as Record<string, unknown> } : undefined) }, b.outputFields, `search[${i}].`),
+      ),
+    );
+    const nq = subs[0]!.queries.length;
+    subs.forEach((sub, i) => {
+      if (sub.queries.length !== nq) throw new InvalidParameter({ message: `search[${i}] has ${sub.queries.length} query vectors, search[0] has ${nq}: all sub-searches need the same number` });
+    });
+    const pids = await requireLoaded(ctx, rec, partitionIds(rec, b.partitionNames));
+    const guaranteeTs = await ctx.guaranteeTs(rec, b.consistencyLevel, b.guaranteeTs);
+    const perSub = await Promise.all(
+      subs.map((sub, i) => runSearch(ctx, rec, sub, pids, guaranteeTs, Math.min(MAX_TOPK, b.search[i]!.limit ?? offset + limit), deadlineMs)),
     );
     const pkName = primaryField(rec.schema).name;
     const data: Record<string, unknown>[] = [];
     const topks: number[] = [];
-    queries.forEach((_, q) => {
-      const hits = mergeSearchHits(replies.map((r) => r.results[q]!), metric, offset, limit);
-      topks.push(hits.length);
-      for (const h of hits) data.push({ ...h.fields, [pkName]: h.pk, distance: h.distance });
-    });
+    for (let q = 0; q < nq; q++) {
+      const fused = fuse(
+        perSub.map((lists, i) => ({ hits: lists[q]!, metric: subs[i]!.metric })),
+        ranker,
+      ).slice(offset, offset + limit);
+      topks.push(fused.length);
+      for (const h of fused) data.push({ ...h.fields, [pkName]: h.pk, distance: h.score });
+    }
     return { data, topks };
-  },
-  "entities.hybrid_search": async () => {
-    throw notSupportedYet("entities/hybrid_search");
   },
 };
 

@@ -96,3 +96,94 @@ describe("entities through the public API", () => {
     expect(got[0]!.id).toBe(ids[150]);
   });
 });
+
+describe("grouping and hybrid search", () => {
+  // groupingField returns the best hit of each group, as many groups as the limit asks, matching brute force.
+  it("search with groupingField", async () => {
+    const { client, name } = cluster.get();
+    const collectionName = name();
+    await client.collections.create({
+      collectionName,
+      schema: {
+        fields: [
+          { fieldName: "id", dataType: "Int64", isPrimary: true },
+          { fieldName: "vector", dataType: "FloatVector", elementTypeParams: { dim: 8 } },
+          { fieldName: "doc", dataType: "VarChar", elementTypeParams: { max_length: 16 } },
+        ],
+      },
+      indexParams: [{ fieldName: "vector", metricType: "L2" }],
+      params: { shardsNum: 2 },
+    });
+    const vecs = randomVectors(400, 8, 21);
+    const rows = vecs.map((v, i) => ({ id: BigInt(i), vector: v, doc: `d${i % 7}` }));
+    await client.entities.insert({ collectionName, data: rows });
+    const q = randomVectors(1, 8, 5)[0]!;
+    const r = await client.entities.search({ collectionName, data: [q], limit: 5, groupingField: "doc" } as never);
+    const ranked = bruteForce(rows.map((x) => ({ id: x.id, v: x.vector })), q, "L2", 400);
+    const want: bigint[] = [];
+    const seen = new Set<string>();
+    for (const x of ranked) {
+      const doc = `d${Number(x.id) % 7}`;
+      if (seen.has(doc)) continue;
+      seen.add(doc);
+      want.push(x.id as bigint);
+      if (want.length === 5) break;
+    }
+    expect(r.data.map((x) => x.id)).toEqual(want);
+    expect(new Set(r.data.map((x) => x.doc)).size).toBe(5);
+  });
+
+  // hybrid_search over two vector fields fuses the two rankings with RRF (exact here: both lists are exact).
+  it("hybrid_search with RRF and weighted rerankers", async () => {
+    const { client, name } = cluster.get();
+    const collectionName = name();
+    await client.collections.create({
+      collectionName,
+      schema: {
+        fields: [
+          { fieldName: "id", dataType: "Int64", isPrimary: true },
+          { fieldName: "a", dataType: "FloatVector", elementTypeParams: { dim: 4 } },
+          { fieldName: "b", dataType: "FloatVector", elementTypeParams: { dim: 4 } },
+        ],
+      },
+      indexParams: [
+        { fieldName: "a", metricType: "L2" },
+        { fieldName: "b", metricType: "IP" },
+      ],
+    });
+    const A = randomVectors(200, 4, 1);
+    const B = randomVectors(200, 4, 2);
+    await client.entities.insert({ collectionName, data: A.map((v, i) => ({ id: i, a: v, b: B[i] })) });
+    const qa = randomVectors(1, 4, 3)[0]!;
+    const qb = randomVectors(1, 4, 4)[0]!;
+    const la = bruteForce(A.map((v, i) => ({ id: BigInt(i), v })), qa, "L2", 20);
+    const lb = bruteForce(B.map((v, i) => ({ id: BigInt(i), v })), qb, "IP", 20);
+    const score = new Map<bigint, number>();
+    la.forEach((x, r) => score.set(x.id as bigint, (score.get(x.id as bigint) ?? 0) + 1 / (60 + r + 1)));
+    lb.forEach((x, r) => score.set(x.id as bigint, (score.get(x.id as bigint) ?? 0) + 1 / (60 + r + 1)));
+    const want = [...score.entries()].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).slice(0, 5).map((x) => x[0]);
+    const r = await client.call<Record<string, unknown>[]>("entities", "hybrid_search", {
+      collectionName,
+      search: [
+        { data: [qa], annsField: "a", limit: 20 },
+        { data: [qb], annsField: "b", limit: 20 },
+      ],
+      rerank: { strategy: "rrf", params: { k: 60 } },
+      limit: 5,
+    });
+    expect(r.data.map((x) => x.id)).toEqual(want);
+    const w = await client.call<Record<string, unknown>[]>("entities", "hybrid_search", {
+      collectionName,
+      search: [
+        { data: [qa], annsField: "a", limit: 20 },
+        { data: [qb], annsField: "b", limit: 20 },
+      ],
+      rerank: { strategy: "weighted", params: { weights: [1, 0] } },
+      limit: 3,
+    });
+    expect(w.data.map((x) => x.id)).toEqual(la.slice(0, 3).map((x) => x.id));
+    await expect(
+      client.call("entities", "hybrid_search", { collectionName, search: [{ data: [qa], annsField: "a" }], rerank: { strategy: "weighted", params: { weights: [2] } } }),
+    ).rejects.toMatchObject({ code: 1100 });
+  });
+});
