@@ -16,9 +16,11 @@ import { startProxy } from "../actors/proxy/index.ts";
 import { startDatacoord } from "../actors/datacoord/index.ts";
 import { startDatanode } from "../actors/datanode/index.ts";
 import { startIndexnode } from "../actors/indexnode/index.ts";
+import { startQuerycoord } from "../actors/querycoord/index.ts";
+import { startQueryNode } from "../actors/querynode/index.ts";
 
 /** In start order: coordinators first (the TSO above all), then workers, the proxy last. */
-export const RUNNABLE_ROLES = ["rootcoord", "datacoord", "streamingnode", "datanode", "indexnode", "proxy"] as const satisfies readonly Role[];
+export const RUNNABLE_ROLES = ["rootcoord", "datacoord", "querycoord", "streamingnode", "datanode", "indexnode", "querynode", "proxy"] as const satisfies readonly Role[];
 export type RunnableRole = (typeof RUNNABLE_ROLES)[number];
 
 export class StorageService extends Context.Tag("natsvec/Storage")<StorageService, Storage>() {}
@@ -44,6 +46,8 @@ const starters: Record<RunnableRole, (h: Nats["Type"], s: Storage, c: NatsvecCon
   datacoord: startDatacoord,
   datanode: startDatanode,
   indexnode: startIndexnode,
+  querycoord: startQuerycoord,
+  querynode: (h, s, c) => startQueryNode(h, s, c),
 };
 
 /** Start one role for the lifetime of the scope. */

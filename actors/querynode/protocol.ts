@@ -51,4 +51,11 @@ export interface QnStatsReply {
   nodeId: string;
   segments: { segmentId: number; collectionId: number; rowCount: number; liveRows: number; memoryBytes: number; indexed: boolean }[];
   memoryBytes: number;
+  memoryBudgetBytes?: number;
+  /** Assigned segments still loading. */
+  loading?: { segmentId: number; collectionId: number }[];
+  /** Assigned segments whose load failed (corrupt object, memory budget, ...); retried at retryAtMs. */
+  failed?: { segmentId: number; collectionId: number; error: string; attempts: number; retryAtMs: number }[];
+  /** WAL followers: how far each shard's deletes are applied here. */
+  shards?: { collectionId: number; shard: number; appliedSeq: number; segments: number }[];
 }

@@ -1,0 +1,238 @@
+/**
+ * Reads over loaded sealed segments: vector search (index in the worker pool,
+ * or an exact scan) and scalar query, both with filters, partitions and
+ * deletes applied. Long loops (filter evaluation, exact scans, pk-ordered
+ * scans) run in slices that yield to the event loop, and index searches run in
+ * worker threads, so a big read never stalls the node's other requests.
+ */
+import type { CollectionSchema } from "../../schemas/collection.ts";
+import { InvalidParameter } from "../../schemas/errors.ts";
+import { batchRowsToObjects } from "../../engine/rows.ts";
+import { compareHits, mergeTopK, type Hit, type Metric } from "../../engine/search.ts";
+import { compileOptionalFilter, FilterError, type CompiledFilter } from "../../engine/expr/index.ts";
+import { dot, inverseNorm, l2sq, negatesScore, TopK, type SearchResult } from "../../engine/index/kernels.ts";
+import type { Pk, SearchHit } from "../streamingnode/protocol.ts";
+import type { QnQueryReply, QnQueryRequest, QnSearchRequest } from "./protocol.ts";
+import { yieldToLoop, type LoadedSegment } from "./segment.ts";
+
+/** Rows evaluated between two yields to the event loop. */
+const SLICE_ROWS = 32_768;
+/** Below this share of allowed rows, an indexed segment is scanned exactly instead of searched. */
+export const EXACT_SCAN_FRACTION = 0.01;
+
+/** The slice of the index worker pool that reads need. */
+export interface SearchPool<H> {
+  search(
+    handle: H,
+    queries: Float32Array[],
+    k: number,
+    params: { ef?: number; nprobe?: number },
+    allow?: Uint8Array,
+  ): Promise<SearchResult[]>;
+}
+
+export interface SearchDeps<H> {
+  readonly pool: SearchPool<H>;
+  /** A FLAT index of the segment's raw vectors in the pool (built on first use, then cached). */
+  flatHandle(seg: LoadedSegment<H>, field: string, metric: Metric): Promise<H>;
+}
+
+export const compileFor = (schema: CollectionSchema, filter: string | undefined, params: Record<string, unknown> | undefined) => {
+  try {
+    return compileOptionalFilter(filter, schema, params);
+  } catch (e) {
+    if (e instanceof FilterError) throw new InvalidParameter({ message: e.message });
+    throw e;
+  }
+};
+
+/**
+ * Allowed rows of one segment: not deleted and passing the filter, as one
+ * byte per row (1 = allowed), with their count.
+ */
+export const allowedRows = async (seg: LoadedSegment, filter: CompiledFilter | undefined): Promise<{ allow: Uint8Array; count: number }> => {
+  const n = seg.rowCount;
+  const allow = new Uint8Array(n);
+  const deleted = seg.deleted;
+  const pred = filter?.bind(seg.columnSource());
+  let count = 0;
+  for (let start = 0; start < n; start += SLICE_ROWS) {
+    if (start > 0) await yieldToLoop();
+    const end = Math.min(n, start + SLICE_ROWS);
+    for (let row = start; row < end; row++) {
+      if (deleted[row] !== 0 || (pred !== undefined && !pred(row))) continue;
+      allow[row] = 1;
+      count++;
+    }
+  }
+  return { allow, count };
+};
+
+/** Exact top-k over the allowed rows of a segment (few rows: cheaper than an index walk, and exact). */
+export const exactScan = async (
+  seg: LoadedSegment,
+  field: string,
+  queries: readonly Float32Array[],
+  metric: Metric,
+  k: number,
+  allow: Uint8Array,
+): Promise<SearchResult[]> => {
+  const v = seg.vectors(field);
+  if (!v) throw new InvalidParameter({ message: `field '${field}' is not a vector field of the collection` });
+  const { data, dim } = v;
+  const heaps = queries.map(() => new TopK(k));
+  const invQ = metric === "COSINE" ? queries.map((q) => inverseNorm(q, 0, dim)) : [];
+  const n = seg.rowCount;
+  for (let start = 0; start < n; start += SLICE_ROWS) {
+    if (start > 0) await yieldToLoop();
+    const end = Math.min(n, start + SLICE_ROWS);
+    for (let row = start; row < end; row++) {
+      if (allow[row] === 0) continue;
+      const off = row * dim;
+      const invRow = metric === "COSINE" ? inverseNorm(data, off, dim) : 0;
+      for (let qi = 0; qi < queries.length; qi++) {
+        const q = queries[qi]!;
+        const key =
+          metric === "L2" ? l2sq(q, 0, data, off, dim) : metric === "IP" ? -dot(q, 0, data, off, dim) : -(dot(q, 0, data, off, dim) * invQ[qi]! * invRow);
+        const h = heaps[qi]!;
+        if (key > h.worst) continue;
+        h.push(key, row);
+      }
+    }
+  }
+  return heaps.map((h) => h.drain(negatesScore(metric)));
+};
+
+const numberParam = (params: Record<string, unknown> | undefined, name: string): number | undefined => {
+  const v = params?.[name];
+  const n = typeof v === "string" ? Number(v) : v;
+  return typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.floor(n) : undefined;
+};
+
+/** Row objects for (segment, row) pairs, copying each segment's rows out once. */
+const rowsOut = (schema: CollectionSchema, refs: readonly { seg: LoadedSegment; row: number }[], outputFields: readonly string[]) => {
+  const out = new Array<Record<string, unknown>>(refs.length);
+  if (outputFields.length === 0) {
+    for (let i = 0; i < refs.length; i++) out[i] = {};
+    return out;
+  }
+  const bySeg = new Map<LoadedSegment, number[]>();
+  refs.forEach((r, i) => {
+    const l = bySeg.get(r.seg) ?? [];
+    l.push(i);
+    bySeg.set(r.seg, l);
+  });
+  for (const [seg, idx] of bySeg) {
+    const objs = batchRowsToObjects(schema, seg.batch, idx.map((i) => refs[i]!.row), outputFields);
+    idx.forEach((i, j) => (out[i] = objs[j]!));
+  }
+  return out;
+};
+
+const checkSearch = (schema: CollectionSchema, req: QnSearchRequest) => {
+  const f = schema.fields.find((x) => x.name === req.field);
+  if (!f || f.dataType !== "FloatVector") throw new InvalidParameter({ message: `field '${req.field}' is not a vector field of the collection` });
+  if (!Array.isArray(req.queries)) throw new InvalidParameter({ message: "queries must be an array of vectors" });
+  for (const q of req.queries)
+    if (!(q instanceof Float32Array) || q.length !== f.dim)
+      throw new InvalidParameter({ message: `query vector has dim ${(q as { length?: number })?.length}, field '${req.field}' expects ${f.dim}` });
+  if (!Number.isInteger(req.k) || req.k < 0) throw new InvalidParameter({ message: `k must be a non-negative integer, got ${req.k}` });
+  if (req.metric !== "L2" && req.metric !== "IP" && req.metric !== "COSINE") throw new InvalidParameter({ message: `unknown metric ${String(req.metric)}` });
+};
+
+/** Top-k per query over the segments; the reply's hits are best first with pk tie-breaks. */
+export const searchSegments = async <H>(
+  deps: SearchDeps<H>,
+  schema: CollectionSchema,
+  segs: readonly LoadedSegment<H>[],
+  req: QnSearchRequest,
+): Promise<SearchHit[][]> => {
+  checkSearch(schema, req);
+  const filter = compileFor(schema, req.filter, req.exprParams);
+  const parts = req.partitionIds ? new Set(req.partitionIds) : undefined;
+  const searchParams = { ef: numberParam(req.params, "ef"), nprobe: numberParam(req.params, "nprobe") };
+  const wanted = segs.filter((s) => !parts || parts.has(s.record.partitionId));
+  const perSegment = await Promise.all(
+    wanted.map(async (seg, tag): Promise<Hit[][]> => {
+      const { allow, count } = await allowedRows(seg, filter);
+      if (count === 0 || req.k === 0) return req.queries.map(() => []);
+      const index = seg.indexes.get(req.field);
+      if (index && index.metric !== req.metric)
+        throw new InvalidParameter({ message: `metric type ${req.metric} does not match the index of field '${req.field}' (${index.metric})` });
+      let results: SearchResult[];
+      if (index && count >= seg.rowCount * EXACT_SCAN_FRACTION) {
+        results = await deps.pool.search(index.handle, req.queries, req.k, searchParams, count === seg.rowCount ? undefined : allow);
+      } else if (index) {
+        results = await exactScan(seg, req.field, req.queries, req.metric, req.k, allow);
+      } else {
+        const flat = await deps.flatHandle(seg, req.field, req.metric);
+        results = await deps.pool.search(flat, req.queries, req.k, {}, count === seg.rowCount ? undefined : allow);
+      }
+      return results.map((r) => {
+        const hits: Hit[] = new Array(r.rows.length);
+        for (let i = 0; i < r.rows.length; i++) hits[i] = { pk: seg.pk(r.rows[i]!), distance: r.distances[i]!, segment: tag, row: r.rows[i]! };
+        // Indexes break distance ties by row; the merge wants pk order.
+        return hits.sort((a, b) => compareHits(req.metric, a, b));
+      });
+    }),
+  );
+  return req.queries.map((_, qi) => {
+    const hits = mergeTopK(
+      perSegment.map((lists) => lists[qi]!),
+      req.metric,
+      req.k,
+    );
+    const objs = rowsOut(
+      schema,
+      hits.map((h) => ({ seg: wanted[h.segment]!, row: h.row })),
+      req.outputFields ?? [],
+    );
+    return hits.map((h, i) => ({ pk: h.pk, distance: h.distance, fields: objs[i]! }));
+  });
+};
+
+const cmpPk = (a: Pk, b: Pk) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Rows matching the filter (and `pks`), not deleted, in pk order: the first k and the total count. */
+export const querySegments = async (schema: CollectionSchema, segs: readonly LoadedSegment[], req: QnQueryRequest): Promise<QnQueryReply> => {
+  if (!Number.isInteger(req.k) || req.k < 0) throw new InvalidParameter({ message: `k must be a non-negative integer, got ${req.k}` });
+  const filter = compileFor(schema, req.filter, req.exprParams);
+  const parts = req.partitionIds ? new Set(req.partitionIds) : undefined;
+  const k = req.countOnly ? 0 : req.k;
+  let count = 0;
+  const top: { seg: LoadedSegment; row: number; pk: Pk }[] = [];
+  for (const seg of segs) {
+    if (parts && !parts.has(seg.record.partitionId)) continue;
+    const pred = filter?.bind(seg.columnSource());
+    if (req.pks) {
+      for (const pk of new Set(req.pks)) {
+        const row = seg.rowOf(pk);
+        if (row < 0 || (pred && !pred(row))) continue;
+        count++;
+        top.push({ seg, row, pk });
+      }
+      continue;
+    }
+    // The stats hold the rows in pk order: the first k matches of each segment are its candidates.
+    const order = seg.stats.rowOfSorted;
+    const deleted = seg.deleted;
+    let taken = 0;
+    for (let start = 0; start < order.length; start += SLICE_ROWS) {
+      if (start > 0) await yieldToLoop();
+      const end = Math.min(order.length, start + SLICE_ROWS);
+      for (let i = start; i < end; i++) {
+        const row = order[i]!;
+        if (deleted[row] !== 0 || (pred && !pred(row))) continue;
+        count++;
+        if (taken < k) {
+          top.push({ seg, row, pk: seg.pk(row) });
+          taken++;
+        }
+      }
+    }
+  }
+  if (req.countOnly) return { rows: [], pks: [], count };
+  top.sort((a, b) => cmpPk(a.pk, b.pk));
+  const first = top.slice(0, k);
+  return { rows: rowsOut(schema, first, req.outputFields ?? []), pks: first.map((t) => t.pk), count };
+};
