@@ -7,7 +7,7 @@
  */
 import { CollectionNotLoaded, PartitionNotLoaded, StaleView } from "../../schemas/errors.ts";
 import type { CollectionRecord } from "../../schemas/meta.ts";
-import type { ServingView } from "../../schemas/segment.ts";
+import type { SegmentRecord, ServingView } from "../../schemas/segment.ts";
 import type { ProxyContext } from "./context.ts";
 import { shardOf } from "../../engine/hash.ts";
 import { SHARD_VERBS, type Pk, type QueryReply } from "../streamingnode/protocol.ts";
@@ -54,26 +54,60 @@ export const requireLoaded = async (ctx: ProxyContext, rec: CollectionRecord, pa
 };
 
 /**
- * Run `read` with a plan from the cached view; when a part answers that its view is outdated,
- * redo it with a fresh view until the deadline.
+ * Sealed segments a read did not cover: committed (flushed, not dropped) in the partitions read,
+ * yet neither served by a query node in the plan nor held by its shard. A compaction result
+ * is covered while all its sources are served. Empty = every row was read.
  */
-export const withReadPlan = async <T>(
+export const uncovered = (
+  committed: readonly SegmentRecord[],
+  plan: ReadPlan,
+  held: ReadonlySet<number>,
+  partitionIds: readonly number[] | undefined,
+): number[] => {
+  const serving = new Set(plan.servingSegments);
+  const parts = partitionIds ? new Set(partitionIds) : undefined;
+  const out: number[] = [];
+  for (const s of committed) {
+    if (parts && !parts.has(s.partitionId)) continue;
+    if (serving.has(s.segmentId) || held.has(s.segmentId)) continue;
+    if (s.compactedFrom?.length && s.compactedFrom.every((id) => serving.has(id) || held.has(id))) continue;
+    out.push(s.segmentId);
+  }
+  return out;
+};
+
+/**
+ * Run `read` with a plan from the cached view; when a part answers that its view is outdated, or
+ * some sealed segment was read from nowhere (its query node died, or it is still loading after a
+ * release), redo it with a fresh view until the deadline.
+ */
+export const withReadPlan = async <T extends { held?: number[] }>(
   ctx: ProxyContext,
   rec: CollectionRecord,
   partitionIds: readonly number[] | undefined,
   deadlineMs: number,
-  read: (plan: ReadPlan) => Promise<T>,
-): Promise<T> => {
+  read: (plan: ReadPlan) => Promise<T[]>,
+): Promise<T[]> => {
   let fresh = false;
+  // Waiting for a query node to (re)load a segment is bounded like a consistency wait.
+  const coverageDeadline = Math.min(deadlineMs, Date.now() + ctx.config.consistencyWaitMs);
   for (;;) {
     const plan = planFromView(await ctx.cache.view(rec.id, fresh), partitionIds);
+    let missing: number[] = [];
     try {
-      return await read(plan);
+      const replies = await read(plan);
+      const held = new Set(replies.flatMap((r) => r.held ?? []));
+      missing = uncovered(ctx.cache.committedSegments(rec.id), plan, held, partitionIds);
+      if (missing.length === 0) return replies;
     } catch (e) {
       if (!(e instanceof StaleView) || Date.now() >= deadlineMs) throw e;
-      fresh = true;
-      await new Promise((r) => setTimeout(r, 20));
     }
+    if (Date.now() >= coverageDeadline)
+      throw new CollectionNotLoaded({
+        message: `collection '${rec.name}' is loading: sealed segment${missing.length > 1 ? "s" : ""} ${missing.slice(0, 10).join(", ")} not served by any query node yet`,
+      });
+    fresh = true;
+    await new Promise((r) => setTimeout(r, 50));
   }
 };
 

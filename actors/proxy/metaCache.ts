@@ -5,7 +5,7 @@
  */
 import { metaKeys } from "../../schemas/names.ts";
 import type { CollectionRecord } from "../../schemas/meta.ts";
-import type { LoadRecord, ServingView } from "../../schemas/segment.ts";
+import type { LoadRecord, SegmentRecord, ServingView, ShardCheckpoint } from "../../schemas/segment.ts";
 import { Catalog, type AliasStored } from "../../runtime/catalog.ts";
 import type { MetaStore } from "../../runtime/meta.ts";
 import { DEFAULT_DATABASE } from "../../schemas/collection.ts";
@@ -16,6 +16,10 @@ export class MetaCache {
   private readonly aliases = new Map<string, AliasStored>();
   private readonly views = new Map<number, ServingView>();
   private readonly loads = new Map<number, LoadRecord>();
+  /** collectionId -> segmentId -> record */
+  private readonly segments = new Map<number, Map<number, SegmentRecord>>();
+  /** "collectionId/shard" -> checkpoint seq */
+  private readonly checkpoints = new Map<string, number>();
   private stops: (() => void)[] = [];
 
   constructor(private readonly meta: MetaStore) {
@@ -36,6 +40,18 @@ export class MetaCache {
         const id = Number(k.slice(k.indexOf(".") + 1));
         if (v) this.views.set(id, v);
         else this.views.delete(id);
+      }),
+      await this.meta.watch<SegmentRecord>(metaKeys.segmentPrefix(), (k, v) => {
+        const [, c, sid] = k.split(".");
+        const m = this.segments.get(Number(c)) ?? new Map<number, SegmentRecord>();
+        if (v) m.set(Number(sid), v);
+        else m.delete(Number(sid));
+        this.segments.set(Number(c), m);
+      }),
+      await this.meta.watch<ShardCheckpoint>(metaKeys.checkpointPrefix(), (k, v) => {
+        const [, c, shard] = k.split(".");
+        if (v) this.checkpoints.set(`${c}/${shard}`, v.seq);
+        else this.checkpoints.delete(`${c}/${shard}`);
       }),
       await this.meta.watch<LoadRecord>(metaKeys.loadPrefix(), (k, v) => {
         const id = Number(k.slice(k.indexOf(".") + 1));
@@ -58,6 +74,15 @@ export class MetaCache {
     const r = await this.meta.get<ServingView>(metaKeys.view(collectionId));
     if (r) this.views.set(collectionId, r.value);
     return r?.value;
+  }
+
+  /** Sealed segments the checkpoints cover and that are not dropped: each must be read from somewhere. */
+  committedSegments(collectionId: number): SegmentRecord[] {
+    const out: SegmentRecord[] = [];
+    for (const s of this.segments.get(collectionId)?.values() ?? []) {
+      if (s.state !== "Dropped" && s.walTo <= (this.checkpoints.get(`${collectionId}/${s.shard}`) ?? 0)) out.push(s);
+    }
+    return out;
   }
 
   async load(collectionId: number): Promise<LoadRecord | undefined> {

@@ -70,6 +70,8 @@ export interface SearchHit {
 }
 export interface SearchReply {
   results: SearchHit[][];
+  /** Segments this shard still holds in memory (growing and sealed), for the proxy's coverage check. */
+  held?: number[];
 }
 
 export interface QueryRequest extends ReadCommon {
@@ -78,6 +80,8 @@ export interface QueryRequest extends ReadCommon {
   countOnly?: boolean;
 }
 export interface QueryReply {
+  /** Segments this shard still holds in memory (see SearchReply). */
+  held?: number[];
   rows: Record<string, unknown>[];
   /** Sorted primary keys of `rows`, for the proxy's merge. */
   pks: Pk[];

@@ -763,17 +763,17 @@ export class Shard {
       );
       return hits.map((h, i) => ({ pk: h.pk, distance: h.distance, fields: objs[i]! }));
     });
-    return { results };
+    return { results, held: this.held() };
   }
 
   async query(req: QueryRequest): Promise<QueryReply> {
     await this.waitServiceable(req.guaranteeTs);
     const refs = this.matchRows(req.filter, req.exprParams, req.partitionIds, req);
-    if (req.countOnly) return { rows: [], pks: [], count: refs.length };
+    if (req.countOnly) return { rows: [], pks: [], count: refs.length, held: this.held() };
     const keyed = refs.map((r) => ({ r, pk: r.mem.seg.pk(r.row) }));
     keyed.sort((a, b) => cmpPk(a.pk, b.pk));
     const top = keyed.slice(0, req.k);
-    return { rows: this.rowsOut(top.map((t) => t.r), req.outputFields), pks: top.map((t) => t.pk), count: refs.length };
+    return { rows: this.rowsOut(top.map((t) => t.r), req.outputFields), pks: top.map((t) => t.pk), count: refs.length, held: this.held() };
   }
 
   async get(req: GetRequest): Promise<QueryReply> {
@@ -784,7 +784,12 @@ export class Shard {
       const r = this.pkIndex.get(pk);
       if (r && mems.has(r.mem)) found.push({ r, pk });
     }
-    return { rows: this.rowsOut(found.map((f) => f.r), req.outputFields), pks: found.map((f) => f.pk), count: found.length };
+    return { rows: this.rowsOut(found.map((f) => f.r), req.outputFields), pks: found.map((f) => f.pk), count: found.length, held: this.held() };
+  }
+
+  /** Ids of the segments held in memory. */
+  held(): number[] {
+    return [...this.memById.keys()];
   }
 
   stats(): StatsReply {
