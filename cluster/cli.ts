@@ -34,6 +34,8 @@ Options:
   --node-id ID      node id (default: persisted in the data dir, or random)
   --lease-ttl-ms N  shard/coordinator lease time-to-live (default 10000): how soon a
                     dead owner's shards are taken over by another node
+  --segment-max-rows N   seal a shard's growing segments at N rows (default 200000)
+  --segment-idle-ms N    ... or when they sat idle this long (default 60000)
   --log LEVEL       error | warn | info | debug (default info; env NATSVEC_LOG)
 
 The API is Milvus REST v2 over NATS request/reply, e.g.
@@ -115,6 +117,8 @@ const configFrom = (v: Record<string, string | boolean | undefined>, natsUrl: st
     natsUrl,
     ...(v.root ? { root: String(v.root) } : {}),
     ...(v["lease-ttl-ms"] ? { leaseTtlMs: positiveInt("--lease-ttl-ms", v["lease-ttl-ms"]) } : {}),
+    ...(v["segment-max-rows"] ? { segmentMaxRows: positiveInt("--segment-max-rows", v["segment-max-rows"]) } : {}),
+    ...(v["segment-idle-ms"] ? { segmentIdleMs: positiveInt("--segment-idle-ms", v["segment-idle-ms"]) } : {}),
     ...(nodeId ? { nodeId } : v["node-id"] ? { nodeId: String(v["node-id"]) } : {}),
   });
 
@@ -186,6 +190,8 @@ const main = async () => {
         "node-id": { type: "string" },
         log: { type: "string" },
         "lease-ttl-ms": { type: "string" },
+        "segment-max-rows": { type: "string" },
+        "segment-idle-ms": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });

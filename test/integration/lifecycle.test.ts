@@ -82,3 +82,62 @@ describe("sealed segment lifecycle", () => {
     expect(await client.entities.count({ collectionName })).toBe(123);
   });
 });
+
+describe("handoff", () => {
+  // While rows stream in and segments seal, flush, index and move to query nodes, a search loop
+  // runs without pause: every result has no duplicate key and equals brute force over the rows
+  // acknowledged before it started (rows acknowledged during it may or may not appear).
+  it("every row exactly once before, during and after handoff", async () => {
+    const { client, name, nats } = cluster.get();
+    const collectionName = name();
+    await client.collections.create({ collectionName, dimension: 8, metricType: "L2" });
+    const id = (await client.collections.describe({ collectionName })).collectionID as number;
+    const vecs = randomVectors(4_000, 8, 11);
+    const acked: { id: bigint; v: Float32Array }[] = [];
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; i < vecs.length; i += 250) {
+        const batch = vecs.slice(i, i + 250).map((v, j) => ({ id: BigInt(i + j), vector: v }));
+        await client.entities.insert({ collectionName, data: batch });
+        acked.push(...batch.map((r) => ({ id: r.id, v: r.vector })));
+      }
+      writing = false;
+    })();
+    const q = randomVectors(1, 8, 99)[0]!;
+    let searches = 0;
+    const checkOnce = async () => {
+      const before = acked.length;
+      const r = await client.entities.search({ collectionName, data: [q], limit: 20 });
+      const after = acked.length;
+      const ids = r.data.map((x) => x.id as bigint);
+      expect(new Set(ids).size).toBe(ids.length);
+      // The result is exact over some prefix of the acknowledged rows between `before` and `after`.
+      const okFor = (n: number) => {
+        const want = bruteForce(acked.slice(0, n), q, "L2", 20).map((x) => x.id);
+        return want.length === ids.length && want.every((w, i) => w === ids[i]);
+      };
+      let ok = false;
+      for (let n = before; n <= after && !ok; n += 250) ok = okFor(n);
+      if (!ok) ok = okFor(after);
+      expect(ok).toBe(true);
+      searches++;
+    };
+    while (writing) await checkOnce();
+    await writer;
+    // Keep searching until every row is on a query node and the shard holds no sealed segment.
+    await waitFor(
+      async () => {
+        await checkOnce();
+        const s = await segmentsOf(nats.url, id);
+        const flushed = s.segments.filter((x) => x.walTo <= s.checkpoint).reduce((n, x) => n + x.rowCount, 0);
+        if (flushed !== 4_000) return false;
+        const view = await client.call<Record<string, unknown>>("collections", "get_load_state", { collectionName });
+        return view.data.loadState === "LoadStateLoaded" && view.data.loadProgress === 100;
+      },
+      { timeoutMs: 60_000, intervalMs: 100, what: "all rows flushed, indexed and served by query nodes" },
+    );
+    for (let i = 0; i < 5; i++) await checkOnce();
+    expect(searches).toBeGreaterThan(10);
+    expect(await client.entities.count({ collectionName })).toBe(4_000);
+  });
+});
