@@ -4,7 +4,7 @@
  */
 import type { Metric } from "../search.ts";
 import { decodeIndex, encodeIndex, type DecodedIndex } from "./format.ts";
-import { dot, emptyResult, inverseNorm, l2sq, negatesScore, normalized, TopK, type SearchResult } from "./kernels.ts";
+import { checkpoint, dot, emptyResult, inverseNorm, l2sq, negatesScore, normalized, TopK, type SearchResult } from "./kernels.ts";
 import { checkBuildArgs, checkSearchArgs, type BuildParams, type SearchParams, type VectorIndex } from "./types.ts";
 
 export class FlatIndex implements VectorIndex {
@@ -51,6 +51,7 @@ export class FlatIndex implements VectorIndex {
     const qs = metric === "COSINE" ? queries.map(normalized) : queries;
     const heaps = qs.map(() => new TopK(kk));
     for (let row = 0, off = 0; row < count; row++, off += dim) {
+      if ((row & 4095) === 0) checkpoint();
       if (allow !== undefined && !allow(row)) continue;
       for (let qi = 0; qi < nq; qi++) {
         const h = heaps[qi]!;

@@ -11,10 +11,16 @@
  *
  * Persistence is file-path only in hnswlib-node, so (de)serialization goes
  * through a temp file. With an `allow` filter, hnswlib's own filtered search
- * is used (it walks through disallowed nodes and only admits allowed ones);
- * when at most BRUTE_FORCE_MAX rows are allowed the index scans them exactly
- * instead (reading the stored vectors back), which is both faster and exact
- * for very selective filters.
+ * is used (it walks through disallowed nodes and only admits allowed ones, so
+ * its cost grows like ef / selectivity); when at most bruteForceLimit(count)
+ * rows are allowed, the index instead scans them exactly (reading the stored
+ * vectors back with getPoint), which is faster for selective filters and
+ * exact. Measured on 100k x 128 (M=16, ef=64, 50 queries): filtered graph
+ * search 48 / 9.2 / 5.3 / 1.4 / 0.5 ms per query at 0.1 / 1 / 2 / 5 / 10 %
+ * allowed, the scan 0.4 / 0.4 / 0.8 / 2.0 / 3.6 ms: the crossover near 3%,
+ * ~3000 rows. Graph cost is roughly independent of count while the scan's is
+ * proportional to selectivity * count, so the crossover row count grows like
+ * sqrt(count).
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
@@ -24,14 +30,14 @@ import { threadId } from "node:worker_threads";
 import hnswlib from "hnswlib-node";
 import type { Metric } from "../search.ts";
 import { decodeIndex, encodeIndex, type DecodedIndex } from "./format.ts";
-import { emptyResult, normalized, TopK, type SearchResult } from "./kernels.ts";
+import { checkpoint, emptyResult, normalized, TopK, type SearchResult } from "./kernels.ts";
 import { checkBuildArgs, checkSearchArgs, DEFAULT_EF, HNSW_DEFAULTS, IndexParamError, type BuildParams, type SearchParams, type VectorIndex } from "./types.ts";
 
 const { HierarchicalNSW } = hnswlib;
 type Native = InstanceType<typeof HierarchicalNSW>;
 
 /** With an allow filter admitting at most this many rows, scan them exactly instead of walking the graph. */
-export const BRUTE_FORCE_MAX = 2048;
+export const bruteForceLimit = (count: number): number => Math.max(1024, Math.round(10 * Math.sqrt(count)));
 const DEFAULT_SEED = 100;
 
 const space = (m: Metric): "l2" | "ip" | "cosine" => (m === "L2" ? "l2" : m === "IP" ? "ip" : "cosine");
@@ -74,6 +80,7 @@ export class HnswIndex implements VectorIndex {
     native.initIndex(Math.max(1, count), M, efConstruction, seed);
     const buf: number[] = new Array<number>(dim).fill(0);
     for (let i = 0, off = 0; i < count; i++, off += dim) {
+      checkpoint();
       for (let j = 0; j < dim; j++) buf[j] = vectors[off + j]!;
       native.addPoint(buf, i);
     }
@@ -105,15 +112,17 @@ export class HnswIndex implements VectorIndex {
     const kk = checkSearchArgs(queries, k, dim, count);
     if (kk === 0) return queries.map(emptyResult);
     if (allow !== undefined) {
+      const limit = bruteForceLimit(count);
       const allowed: number[] = [];
-      for (let row = 0; row < count && allowed.length <= BRUTE_FORCE_MAX; row++) if (allow(row)) allowed.push(row);
-      if (allowed.length <= BRUTE_FORCE_MAX) return this.scan(queries, kk, allowed);
+      for (let row = 0; row < count && allowed.length <= limit; row++) if (allow(row)) allowed.push(row);
+      if (allowed.length <= limit) return this.scan(queries, kk, allowed);
     }
     const ef = params.ef ?? DEFAULT_EF;
     if (!Number.isFinite(ef) || ef < 1) throw new IndexParamError(`HNSW ef must be a positive integer, got ${params.ef}`);
     native.setEf(Math.max(Math.floor(ef), kk));
     const buf: number[] = new Array<number>(dim).fill(0);
     return queries.map((q) => {
+      checkpoint();
       for (let j = 0; j < dim; j++) buf[j] = q[j]!;
       const r = native.searchKnn(buf, kk, allow);
       const n = r.neighbors.length;
@@ -133,7 +142,9 @@ export class HnswIndex implements VectorIndex {
     const { dim, metric, native } = this;
     const qs = metric === "COSINE" ? queries.map(normalized) : queries;
     const heaps = qs.map(() => new TopK(k));
-    for (const row of rows) {
+    for (let i = 0; i < rows.length; i++) {
+      if ((i & 1023) === 0) checkpoint();
+      const row = rows[i]!;
       const v = native.getPoint(row);
       for (let qi = 0; qi < qs.length; qi++) {
         const q = qs[qi]!;

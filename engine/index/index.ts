@@ -15,6 +15,7 @@ export * from "./types.ts";
 export { FlatIndex } from "./flat.ts";
 export { HnswIndex } from "./hnsw.ts";
 export { IvfIndex } from "./ivf.ts";
+export { IndexWorkerError, IndexWorkerPool, type IndexHandle, type PoolOptions } from "./pool.ts";
 
 /** Build an index over `vectors` (count * dim floats, row-major; row i = vectors[i*dim..]). The input is not retained. */
 export const buildIndex = (type: IndexType, metric: Metric, vectors: Float32Array, dim: number, params: BuildParams = {}): VectorIndex => {

@@ -26,7 +26,7 @@
  */
 import type { Metric } from "../search.ts";
 import { decodeIndex, encodeIndex, type DecodedIndex } from "./format.ts";
-import { dot, emptyResult, l2sq, negatesScore, normalized, normalizeRows, prng, TopK, type SearchResult } from "./kernels.ts";
+import { checkpoint, dot, emptyResult, l2sq, negatesScore, normalized, normalizeRows, prng, TopK, type SearchResult } from "./kernels.ts";
 import { checkBuildArgs, checkSearchArgs, DEFAULT_NLIST, DEFAULT_NPROBE, IndexParamError, type BuildParams, type SearchParams, type VectorIndex } from "./types.ts";
 
 export const KMEANS_ITERS = 15;
@@ -97,6 +97,7 @@ export const kmeans = (train: Float32Array, n: number, dim: number, k: number, m
     cents.set(train.subarray(pick * dim, pick * dim + dim), c * dim);
     if (c === k - 1) break;
     let total = 0;
+    checkpoint();
     for (let i = 0; i < n; i++) {
       const d = l2sq(train, i * dim, cents, c * dim, dim);
       if (d < minD[i]!) minD[i] = d;
@@ -127,6 +128,7 @@ export const kmeans = (train: Float32Array, n: number, dim: number, k: number, m
     sums.fill(0);
     sizes.fill(0);
     for (let i = 0, off = 0; i < n; i++, off += dim) {
+      if ((i & 4095) === 0) checkpoint();
       const c = nearest(mode, train, off, cents, cNormSq, k, dim);
       if (c !== assign[i]) {
         changed++;
@@ -222,6 +224,7 @@ export class IvfIndex implements VectorIndex {
     const listOf = new Int32Array(count);
     const offsets = new Int32Array(nlist + 1);
     for (let i = 0; i < count; i++) {
+      if ((i & 4095) === 0) checkpoint();
       const c = nearest(mode, data, i * dim, centroids, cNormSq, nlist, dim);
       listOf[i] = c;
       offsets[c + 1] = offsets[c + 1]! + 1;
@@ -276,6 +279,7 @@ export class IvfIndex implements VectorIndex {
     const scanner = this.sq8 ? this.sq8Scanner(this.sq8) : undefined;
 
     return queries.map((q0) => {
+      checkpoint();
       const q = metric === "COSINE" ? normalized(q0) : q0;
       for (let c = 0; c < nlist; c++) {
         ckey[c] = isL2 ? l2sq(q, 0, centroids, c * dim, dim) : -dot(q, 0, centroids, c * dim, dim);

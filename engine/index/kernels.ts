@@ -175,4 +175,20 @@ export const prng = (seed: number): (() => number) => {
   };
 };
 
+/**
+ * Cooperative interruption: long loops call `checkpoint()` between units of
+ * work (one HNSW insert, one query, a few thousand rows). In process it does
+ * nothing; an index worker installs a hook that exits the thread there when
+ * the pool asks it to stop. Exiting at a checkpoint matters: terminating a
+ * worker from outside while it is inside hnswlib's native code aborts the
+ * whole process (see pool.ts).
+ */
+let checkpointHook: (() => void) | undefined;
+export const setCheckpoint = (fn: (() => void) | undefined): void => {
+  checkpointHook = fn;
+};
+export const checkpoint = (): void => {
+  if (checkpointHook !== undefined) checkpointHook();
+};
+
 export const emptyResult = (): SearchResult => ({ rows: new Int32Array(0), distances: new Float32Array(0) });

@@ -14,18 +14,32 @@
  * Workers start lazily on first use, and are unref'd while idle (an
  * un-closed pool does not keep the process alive).
  *
- * Crashes: when a worker dies (native fault, OOM, terminate), every request
- * pending on it rejects with IndexWorkerError naming the worker, exit code
- * and operation; handles loaded there become lost (search rejects with
- * IndexWorkerError, unload succeeds: the caller loads again), and a
- * replacement worker is started. A worker that dies before finishing its
- * start-up is replaced lazily, on the next request, to avoid a crash loop.
+ * Crashes: when a worker dies (an uncaught exception, process.exit, its JS
+ * heap running out), every request pending on it rejects with
+ * IndexWorkerError naming the worker, exit code and operation; handles loaded
+ * there become lost (search rejects with IndexWorkerError, unload succeeds:
+ * the caller loads again), and a replacement worker is started. A worker
+ * that dies before finishing its start-up is replaced lazily, on the next
+ * request, to avoid a crash loop. A fault in native code (a segfault or
+ * abort inside hnswlib) cannot be contained by a thread: it takes the whole
+ * process down.
  *
- * Data movement: build copies `vectors` into the worker unless it is backed
- * by a SharedArrayBuffer (shared) or `{ transfer: true }` is passed (its
+ * Stopping workers: never `worker.terminate()` one that is busy. Terminating
+ * a thread while hnswlib-node is inside a native call (addPoint reading its
+ * argument array, searchKnn calling the filter) makes node-addon-api's error
+ * path fail with "FATAL ERROR: Error::ThrowAsJavaScriptException napi_throw"
+ * and aborts the process. So the pool asks instead: it raises a flag in a
+ * per-worker SharedArrayBuffer, which long loops poll at checkpoints
+ * (kernels.ts), and posts an "exit" message for an idle worker; the worker
+ * then exits from its own JavaScript. `close()` falls back to terminate()
+ * only if a worker has not exited after `closeTimeoutMs`.
+ *
+ * Data movement: build copies `vectors` (one memcpy of just its bytes, then
+ * transferred) unless it is backed by a SharedArrayBuffer (shared, no copy)
+ * or `{ transfer: true }` is passed and it spans its whole buffer (that
  * buffer is transferred and becomes detached for the caller); likewise for
- * load's `bytes`. Serialized indexes and search results come back
- * transferred, not copied.
+ * load's `bytes` and search's bitset. Serialized indexes and search results
+ * come back transferred, not copied.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
@@ -53,7 +67,12 @@ export interface PoolOptions {
   buildWorkers?: number;
   /** An idle build worker exits after this long. Default 30 000 ms. */
   buildIdleMs?: number;
+  /** close(): how long to wait for a busy worker to reach a checkpoint before terminating it anyway. Default 30 000 ms. */
+  closeTimeoutMs?: number;
 }
+
+/** Exit code of a worker told to crash (the `_killWorker` test hook). */
+export const CRASH_EXIT_CODE = 70;
 
 // ---------------------------------------------------------------- protocol (shared with worker.ts)
 
@@ -61,7 +80,8 @@ export type WorkerRequest =
   | { id: number; op: "build"; type: IndexType; metric: Metric; dim: number; params: BuildParams; vectors: Float32Array }
   | { id: number; op: "load"; handle: number; bytes: Uint8Array }
   | { id: number; op: "search"; handle: number; queries: Float32Array; k: number; params: SearchParams; allow?: Uint8Array }
-  | { id: number; op: "unload"; handle: number };
+  | { id: number; op: "unload"; handle: number }
+  | { id: 0; op: "exit" | "crash" };
 
 export type WorkerResponse =
   | { ready: true }
@@ -94,6 +114,8 @@ interface Slot {
   readonly label: string;
   readonly lane: "search" | "build";
   worker: Worker | undefined;
+  /** Shared with the current worker: [0] = 0 run, 1 exit, 2 exit as crashed. */
+  control: Int32Array;
   ready: boolean;
   pending: Map<number, Pending>;
   /** Handles loaded in the current worker, and their total memoryBytes. */
@@ -116,6 +138,7 @@ export class IndexWorkerPool {
   private readonly buildSlots: Slot[];
   private readonly handles = new Map<number, HandleState>();
   private readonly buildIdleMs: number;
+  private readonly closeTimeoutMs: number;
   private nextRequest = 1;
   private nextHandle = 1;
   private closed = false;
@@ -128,10 +151,12 @@ export class IndexWorkerPool {
     if (!Number.isInteger(n) || n < 1) throw new IndexParamError(`pool size must be a positive integer, got ${size}`);
     if (!Number.isInteger(nb) || nb < 1) throw new IndexParamError(`buildWorkers must be a positive integer, got ${nb}`);
     this.buildIdleMs = opts.buildIdleMs ?? 30_000;
+    this.closeTimeoutMs = opts.closeTimeoutMs ?? 30_000;
     const mk = (lane: Slot["lane"], i: number): Slot => ({
       label: `${lane}#${i}`,
       lane,
       worker: undefined,
+      control: new Int32Array(1),
       ready: false,
       pending: new Map(),
       handles: new Set(),
@@ -151,8 +176,8 @@ export class IndexWorkerPool {
   /** Build an index in a build worker; resolves with its serialized bytes. */
   build(type: IndexType, metric: Metric, vectors: Float32Array, dim: number, params: BuildParams = {}, opts: { transfer?: boolean } = {}): Promise<Uint8Array> {
     const slot = leastBusy(this.buildSlots);
-    const transfer = opts.transfer && !isShared(vectors) ? [vectors.buffer as ArrayBuffer] : [];
-    return this.call(slot, { id: 0, op: "build", type, metric, dim, params, vectors }, transfer) as Promise<Uint8Array>;
+    const [v, transfer] = outgoing(vectors, opts.transfer === true);
+    return this.call(slot, { id: 0, op: "build", type, metric, dim, params, vectors: v }, transfer) as Promise<Uint8Array>;
   }
 
   /** Load serialized index bytes into a search worker and keep it there under a handle. */
@@ -161,8 +186,8 @@ export class IndexWorkerPool {
       s.bytes < best.bytes || (s.bytes === best.bytes && s.pending.size < best.pending.size) ? s : best,
     );
     const id = this.nextHandle++;
-    const transfer = opts.transfer && !isShared(bytes) ? [bytes.buffer as ArrayBuffer] : [];
-    const info = (await this.call(slot, { id: 0, op: "load", handle: id, bytes }, transfer)) as LoadInfo;
+    const [b, transfer] = outgoing(bytes, opts.transfer === true);
+    const info = (await this.call(slot, { id: 0, op: "load", handle: id, bytes: b }, transfer)) as LoadInfo;
     const handle: IndexHandle = Object.freeze({ id, ...info });
     this.handles.set(id, { handle, slot, lost: false });
     slot.handles.add(id);
@@ -183,8 +208,13 @@ export class IndexWorkerPool {
       packed.set(q, i * dim);
     });
     const req: WorkerRequest = { id: 0, op: "search", handle: handle.id, queries: packed, k, params };
-    if (allowBitset !== undefined) req.allow = allowBitset;
-    const r = (await this.call(st.slot, req, [packed.buffer])) as PackedResults;
+    const transfer: ArrayBuffer[] = [packed.buffer];
+    if (allowBitset !== undefined) {
+      const [bits, t] = outgoing(allowBitset, false);
+      req.allow = bits;
+      transfer.push(...t);
+    }
+    const r = (await this.call(st.slot, req, transfer)) as PackedResults;
     const out: SearchResult[] = new Array(r.counts.length);
     for (let i = 0, at = 0; i < r.counts.length; i++) {
       const n = r.counts[i]!;
@@ -205,32 +235,36 @@ export class IndexWorkerPool {
     await this.call(st.slot, { id: 0, op: "unload", handle: handle.id }, []);
   }
 
-  /** Terminate every worker; pending and later requests reject with IndexWorkerError. */
+  /** Stop every worker (cooperatively, see above) and wait for them; pending and later requests reject with IndexWorkerError. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const all = [...this.searchSlots, ...this.buildSlots];
-    const dying: Promise<number>[] = [];
+    const dying: Promise<void>[] = [];
     for (const s of all) {
       if (s.idleTimer) clearTimeout(s.idleTimer);
-      const w = s.worker;
-      s.worker = undefined;
       this.failPending(s, () => new IndexWorkerError("index worker pool closed"));
-      if (w) dying.push(w.terminate());
+      dying.push(this.retire(s));
     }
     this.handles.clear();
     await Promise.all(dying);
   }
 
   /**
-   * Test hook: terminate the worker holding `target` (a handle) or build
-   * worker `target` (a number), exactly as a crash would look to the pool.
+   * Test hook: make the worker holding `target` (a handle) or build worker
+   * `target` (a number) exit with CRASH_EXIT_CODE at its next checkpoint (or
+   * at once if idle), which the pool handles exactly like a crash. Resolves
+   * once it has exited.
    * @internal
    */
   async _killWorker(target: IndexHandle | number): Promise<void> {
     const slot = typeof target === "number" ? this.buildSlots[target] : this.handles.get(target.id)?.slot;
     const w = slot?.worker;
-    if (w) await w.terminate();
+    if (slot === undefined || w === undefined) return;
+    const exited = new Promise<void>((resolve) => w.once("exit", () => resolve()));
+    Atomics.store(slot.control, 0, 2);
+    w.postMessage({ id: 0, op: "crash" } satisfies WorkerRequest);
+    await exited;
   }
 
   // -------------------------------------------------------------- internals
@@ -260,9 +294,11 @@ export class IndexWorkerPool {
   }
 
   private spawn(slot: Slot): Worker {
-    const w = new Worker(WORKER_URL, { name: `natsvec-index-${slot.label}` });
+    const control = new SharedArrayBuffer(4);
+    const w = new Worker(WORKER_URL, { name: `natsvec-index-${slot.label}`, workerData: { control } });
     this.spawned++;
     slot.worker = w;
+    slot.control = new Int32Array(control);
     slot.ready = false;
     slot.lastError = undefined;
     w.unref();
@@ -295,10 +331,31 @@ export class IndexWorkerPool {
     slot.idleTimer = setTimeout(() => {
       slot.idleTimer = undefined;
       if (slot.worker !== w || slot.pending.size > 0) return;
-      slot.worker = undefined;
-      void w.terminate();
+      void this.retire(slot);
     }, this.buildIdleMs);
     slot.idleTimer.unref();
+  }
+
+  /**
+   * Ask the slot's worker to exit (see "Stopping workers" above) and resolve
+   * when it has; its exit is expected, not a crash.
+   */
+  private retire(slot: Slot): Promise<void> {
+    const w = slot.worker;
+    if (w === undefined) return Promise.resolve();
+    slot.worker = undefined;
+    slot.ready = false;
+    return new Promise<void>((resolve) => {
+      const force = setTimeout(() => void w.terminate(), this.closeTimeoutMs);
+      force.unref();
+      w.once("exit", () => {
+        clearTimeout(force);
+        resolve();
+      });
+      w.ref(); // let close() see it go
+      Atomics.store(slot.control, 0, 1);
+      w.postMessage({ id: 0, op: "exit" } satisfies WorkerRequest);
+    });
   }
 
   private crashed(slot: Slot, code: number): void {
@@ -327,3 +384,16 @@ export class IndexWorkerPool {
 const leastBusy = (slots: Slot[]): Slot => slots.reduce((best, s) => (s.pending.size < best.pending.size ? s : best));
 
 const isShared = (v: ArrayBufferView): boolean => typeof SharedArrayBuffer !== "undefined" && v.buffer instanceof SharedArrayBuffer;
+
+/**
+ * What to post for a caller's typed array: shared memory as is; the array
+ * itself, transferred, when the caller allows it and it spans its whole
+ * buffer; otherwise a private copy of just its bytes, transferred (posting a
+ * view would structured-clone its entire underlying buffer).
+ */
+const outgoing = <T extends Float32Array | Uint8Array>(v: T, mayTransfer: boolean): [T, ArrayBuffer[]] => {
+  if (isShared(v)) return [v, []];
+  const whole = v.byteOffset === 0 && v.byteLength === v.buffer.byteLength;
+  const out = mayTransfer && whole ? v : (v.slice() as T);
+  return [out, [out.buffer as ArrayBuffer]];
+};

@@ -6,10 +6,11 @@
  */
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { buildIndex, loadIndex } from "./index.ts";
+import { setCheckpoint } from "./kernels.ts";
 import type { VectorIndex } from "./types.ts";
-import type { WorkerRequest, WorkerResponse } from "./pool.ts";
+import { CRASH_EXIT_CODE, type WorkerRequest, type WorkerResponse } from "./pool.ts";
 
 const port = parentPort;
 if (port === null) throw new Error("engine/index/worker.ts must run in a worker thread");
@@ -30,6 +31,19 @@ const collect: () => void = (() => {
   }
   return () => {};
 })();
+
+/**
+ * Stop requests from the pool (control[0]: 1 = exit cleanly, 2 = exit as if
+ * crashed) are honoured at checkpoints inside long loops and by the "exit" /
+ * "crash" messages when idle: the thread only ever exits from its own
+ * JavaScript, never while hnswlib's native code is on the stack.
+ */
+const control = new Int32Array((workerData as { control: SharedArrayBuffer }).control);
+const stopIfAsked = (): void => {
+  const c = Atomics.load(control, 0);
+  if (c !== 0) process.exit(c === 1 ? 0 : CRASH_EXIT_CODE);
+};
+setCheckpoint(stopIfAsked);
 
 const indexes = new Map<number, VectorIndex>();
 
@@ -75,10 +89,15 @@ const handle = (req: WorkerRequest): { value: unknown; transfer: ArrayBuffer[] }
       collect();
       return { value: undefined, transfer: [] };
     }
+    case "exit":
+      return process.exit(0);
+    case "crash":
+      return process.exit(CRASH_EXIT_CODE);
   }
 };
 
 port.on("message", (req: WorkerRequest) => {
+  stopIfAsked();
   let res: WorkerResponse;
   let transfer: ArrayBuffer[] = [];
   try {

@@ -1,0 +1,402 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rng } from "../testkit.ts";
+import {
+  buildIndex,
+  FlatIndex,
+  IndexParamError,
+  IvfIndex,
+  loadIndex,
+  resolveIndexType,
+  type BuildParams,
+  type IndexType,
+  type Metric,
+  type SearchParams,
+  type SearchResult,
+  type VectorIndex,
+} from "./index.ts";
+import { bruteForceLimit } from "./hnsw.ts";
+import { IndexWorkerError, IndexWorkerPool } from "./pool.ts";
+
+// ---------------------------------------------------------------- seeded clustered data
+
+const N = 20_000;
+const D = 32;
+const CLUSTERS = 50;
+const NQ = 100;
+const K = 10;
+/** Per-dimension noise around unit-Gaussian centers: clusters overlap, so the ANN floors are not trivially met. */
+const SIGMA = 1.0;
+
+const gaussian = (r: () => number) => (): number => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+
+const clustered = (seed: number, n: number, dim: number, clusters: number): Float32Array => {
+  const g = gaussian(rng(seed));
+  const pickR = rng(seed + 1);
+  const centers = Array.from({ length: clusters }, () => Array.from({ length: dim }, g));
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const c = centers[Math.floor(pickR() * clusters)]!;
+    for (let j = 0; j < dim; j++) out[i * dim + j] = c[j]! + SIGMA * g();
+  }
+  return out;
+};
+
+const DATA = clustered(42, N, D, CLUSTERS);
+// Queries come from the same mixture (same centers: same seed), drawn past the data rows.
+const QUERIES: Float32Array[] = (() => {
+  const all = clustered(42, N + NQ, D, CLUSTERS);
+  return Array.from({ length: NQ }, (_, i) => all.slice((N + i) * D, (N + i + 1) * D));
+})();
+
+/** Independent exact distance in float64, written naively. */
+const exactDistance = (metric: Metric, q: Float32Array, row: number): number => {
+  let s = 0;
+  let qq = 0;
+  let bb = 0;
+  for (let j = 0; j < D; j++) {
+    const a = q[j]!;
+    const b = DATA[row * D + j]!;
+    if (metric === "L2") s += (a - b) * (a - b);
+    else s += a * b;
+    qq += a * a;
+    bb += b * b;
+  }
+  return metric === "COSINE" ? s / Math.sqrt(qq * bb) : s;
+};
+
+/** Brute-force top-k rows per query (ties by row), over rows passing `allow`. */
+const groundTruth = (metric: Metric, allow?: (row: number) => boolean): number[][] =>
+  QUERIES.map((q) => {
+    const better = (da: number, ra: number, db: number, rb: number) => (da !== db ? (metric === "L2" ? da < db : da > db) : ra < rb);
+    const top: { row: number; d: number }[] = [];
+    for (let row = 0; row < N; row++) {
+      if (allow && !allow(row)) continue;
+      const d = exactDistance(metric, q, row);
+      if (top.length === K && !better(d, row, top[K - 1]!.d, top[K - 1]!.row)) continue;
+      let i = top.length < K ? top.length : K - 1;
+      top[i] = { row, d };
+      while (i > 0 && better(d, row, top[i - 1]!.d, top[i - 1]!.row)) {
+        top[i] = top[i - 1]!;
+        top[i - 1] = { row, d };
+        i--;
+      }
+    }
+    return top.map((t) => t.row);
+  });
+
+const recall = (res: SearchResult[], gt: number[][]): number => {
+  let hit = 0;
+  let total = 0;
+  res.forEach((r, qi) => {
+    const want = new Set(gt[qi]!);
+    total += want.size;
+    for (const row of r.rows) if (want.has(row)) hit++;
+  });
+  return hit / total;
+};
+
+const maxDistanceError = (metric: Metric, res: SearchResult[]): number => {
+  let worst = 0;
+  res.forEach((r, qi) => r.rows.forEach((row, i) => (worst = Math.max(worst, Math.abs(r.distances[i]! - exactDistance(metric, QUERIES[qi]!, row))))));
+  return worst;
+};
+
+const sameResults = (a: SearchResult[], b: SearchResult[]): void => {
+  expect(a.length).toBe(b.length);
+  a.forEach((r, i) => {
+    expect(Array.from(r.rows)).toEqual(Array.from(b[i]!.rows));
+    expect(Array.from(r.distances)).toEqual(Array.from(b[i]!.distances));
+  });
+};
+
+const METRICS: Metric[] = ["L2", "IP", "COSINE"];
+const CASES: { type: IndexType; build: BuildParams; search: SearchParams; floor: number; exactDistances: boolean }[] = [
+  { type: "FLAT", build: {}, search: {}, floor: 1, exactDistances: true },
+  { type: "HNSW", build: { M: 16, efConstruction: 200 }, search: { ef: 64 }, floor: 0.95, exactDistances: true },
+  { type: "IVF_FLAT", build: { nlist: 64 }, search: { nprobe: 16 }, floor: 0.9, exactDistances: true },
+  { type: "IVF_SQ8", build: { nlist: 64 }, search: { nprobe: 16 }, floor: 0.85, exactDistances: false },
+];
+
+const built = new Map<string, VectorIndex>();
+const indexFor = (type: IndexType, metric: Metric): VectorIndex => {
+  const key = `${type}/${metric}`;
+  let idx = built.get(key);
+  if (!idx) {
+    idx = buildIndex(type, metric, DATA, D, CASES.find((c) => c.type === type)!.build);
+    built.set(key, idx);
+  }
+  return idx;
+};
+const gtCache = new Map<Metric, number[][]>();
+const gtFor = (metric: Metric): number[][] => {
+  let gt = gtCache.get(metric);
+  if (!gt) gtCache.set(metric, (gt = groundTruth(metric)));
+  return gt;
+};
+
+// ---------------------------------------------------------------- accuracy
+
+describe.each(METRICS)("%s", (metric) => {
+  for (const c of CASES) {
+    // Proves the index meets its recall@10 floor against brute-force ground truth, and (except SQ8) returns exact distances.
+    it(`${c.type} recall@${K} >= ${c.floor}${c.exactDistances ? ", distances within 1e-3" : ""}`, () => {
+      const idx = indexFor(c.type, metric);
+      expect(idx.count).toBe(N);
+      const res = idx.search(QUERIES, K, c.search);
+      for (const r of res) expect(r.rows.length).toBe(K);
+      const rc = recall(res, gtFor(metric));
+      if (c.floor === 1) expect(rc).toBe(1);
+      else expect(rc).toBeGreaterThanOrEqual(c.floor);
+      if (c.exactDistances) expect(maxDistanceError(metric, res)).toBeLessThan(1e-3);
+      // best first in the metric's order
+      for (const r of res)
+        for (let i = 1; i < r.distances.length; i++) expect(metric === "L2" ? r.distances[i]! >= r.distances[i - 1]! : r.distances[i]! <= r.distances[i - 1]!).toBe(true);
+    });
+
+    // Proves serialize -> loadIndex yields an index with the same metadata and identical search results.
+    it(`${c.type} serialize/load round trip`, () => {
+      const idx = indexFor(c.type, metric);
+      const bytes = idx.serialize();
+      const back = loadIndex(bytes);
+      expect([back.type, back.metric, back.dim, back.count]).toEqual([c.type, metric, D, N]);
+      expect(back.params).toEqual(idx.params);
+      sameResults(back.search(QUERIES, K, c.search), idx.search(QUERIES, K, c.search));
+      // an unaligned copy of the bytes loads too (typed views fall back to a copy)
+      const shifted = new Uint8Array(bytes.length + 1).subarray(1);
+      shifted.set(bytes);
+      sameResults(loadIndex(shifted).search(QUERIES.slice(0, 5), K, c.search), idx.search(QUERIES.slice(0, 5), K, c.search));
+    });
+  }
+});
+
+// ---------------------------------------------------------------- filters
+
+describe("allow filter", () => {
+  const pick = rng(99);
+  const tenPct = new Uint8Array(N).map(() => (pick() < 0.1 ? 1 : 0));
+  const halfPct = new Uint8Array(N).map(() => (pick() < 0.005 ? 1 : 0));
+
+  for (const metric of METRICS) {
+    // Proves HNSW's filtered graph search (10% of rows allowed) returns only allowed rows with recall >= 0.9 against filtered ground truth.
+    it(`HNSW ${metric}, 10% allowed`, () => {
+      const allow = (row: number) => tenPct[row] === 1;
+      expect(tenPct.reduce((a, b) => a + b, 0)).toBeGreaterThan(bruteForceLimit(N)); // so the graph path runs
+      const res = indexFor("HNSW", metric).search(QUERIES, K, { ef: 64 }, allow);
+      for (const r of res) {
+        expect(r.rows.length).toBe(K);
+        for (const row of r.rows) expect(allow(row)).toBe(true);
+      }
+      expect(recall(res, groundTruth(metric, allow))).toBeGreaterThanOrEqual(0.9);
+      expect(maxDistanceError(metric, res)).toBeLessThan(1e-3);
+    });
+  }
+
+  // Proves a very selective filter (0.5%: below HNSW's brute-force threshold) gives exact results on FLAT and HNSW.
+  it.each(["FLAT", "HNSW"] as const)("%s, 0.5%% allowed, COSINE: exact", (type) => {
+    const allow = (row: number) => halfPct[row] === 1;
+    expect(halfPct.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(bruteForceLimit(N));
+    const res = indexFor(type, "COSINE").search(QUERIES, K, CASES.find((c) => c.type === type)!.search, allow);
+    for (const r of res) for (const row of r.rows) expect(allow(row)).toBe(true);
+    expect(recall(res, groundTruth("COSINE", allow))).toBe(1);
+    expect(maxDistanceError("COSINE", res)).toBeLessThan(1e-3);
+  });
+
+  // Proves IVF keeps probing past nprobe lists until it has k allowed rows, so a selective filter (0.5%) still fills the top-k.
+  it("IVF_FLAT, 0.5% allowed: full top-k of allowed rows", () => {
+    const allow = (row: number) => halfPct[row] === 1;
+    const res = indexFor("IVF_FLAT", "COSINE").search(QUERIES, K, { nprobe: 1 }, allow);
+    for (const r of res) {
+      expect(r.rows.length).toBe(K);
+      for (const row of r.rows) expect(allow(row)).toBe(true);
+    }
+  });
+
+  // Proves FLAT and IVF honour a 10% filter: only allowed rows, FLAT exact, IVF recall >= 0.9.
+  it.each(["FLAT", "IVF_FLAT", "IVF_SQ8"] as const)("%s L2, 10% allowed", (type) => {
+    const allow = (row: number) => tenPct[row] === 1;
+    const res = indexFor(type, "L2").search(QUERIES, K, CASES.find((c) => c.type === type)!.search, allow);
+    for (const r of res) for (const row of r.rows) expect(allow(row)).toBe(true);
+    const rc = recall(res, groundTruth("L2", allow));
+    expect(rc).toBeGreaterThanOrEqual(type === "FLAT" ? 1 : type === "IVF_FLAT" ? 0.9 : 0.85);
+  });
+});
+
+// ---------------------------------------------------------------- edges and parameters
+
+describe("edges", () => {
+  // Proves AUTOINDEX resolves to HNSW with M=16/efConstruction=200, Milvus string params parse, and bad names/values are rejected.
+  it("resolveIndexType", () => {
+    expect(resolveIndexType({ indexType: "AUTOINDEX", params: {} })).toEqual({ type: "HNSW", params: { M: 16, efConstruction: 200 } });
+    expect(resolveIndexType({ indexType: "hnsw", params: { M: "8", efConstruction: 64 } })).toEqual({ type: "HNSW", params: { M: 8, efConstruction: 64 } });
+    expect(resolveIndexType({ indexType: "IVF_SQ8", params: { nlist: "256" } })).toEqual({ type: "IVF_SQ8", params: { nlist: 256 } });
+    expect(resolveIndexType({ indexType: "FLAT", params: {} })).toEqual({ type: "FLAT", params: {} });
+    expect(() => resolveIndexType({ indexType: "DISKANN", params: {} })).toThrow(IndexParamError);
+    expect(() => resolveIndexType({ indexType: "IVF_FLAT", params: { nlist: "abc" } })).toThrow(/nlist/);
+  });
+
+  // Proves k larger than the row count, k = 0, empty indexes, tiny IVF (nlist capped to count/39) and dim mismatches behave.
+  it("k, empty and tiny inputs", () => {
+    const small = DATA.subarray(0, 50 * D);
+    for (const type of ["FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8"] as const) {
+      const idx = buildIndex(type, "L2", small, D, { nlist: 64 });
+      const [r] = idx.search([QUERIES[0]!], 100);
+      expect(r!.rows.length).toBe(50);
+      expect(new Set(r!.rows).size).toBe(50);
+      expect(idx.search([QUERIES[0]!], 0)[0]!.rows.length).toBe(0);
+      expect(() => idx.search([new Float32Array(D + 1)], 1)).toThrow(IndexParamError);
+      const empty = loadIndex(buildIndex(type, "IP", new Float32Array(0), D).serialize());
+      expect(empty.count).toBe(0);
+      expect(empty.search([QUERIES[0]!], 5)[0]!.rows.length).toBe(0);
+    }
+    expect((buildIndex("IVF_FLAT", "L2", small, D, { nlist: 64 }) as IvfIndex).nlist).toBe(1);
+    expect(() => buildIndex("IVF_FLAT", "L2", small, D + 1)).toThrow(IndexParamError);
+    expect(() => loadIndex(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]))).toThrow(/magic/);
+  });
+
+  // Proves COSINE treats a zero vector as cosine 0 (never NaN), like natsvec's exact search.
+  it("zero vectors under COSINE", () => {
+    const v = new Float32Array(3 * D);
+    v.set(QUERIES[0]!, D);
+    v.set(QUERIES[1]!, 2 * D);
+    for (const type of ["FLAT", "HNSW", "IVF_FLAT"] as const) {
+      const r = buildIndex(type, "COSINE", v, D).search([QUERIES[0]!], 3)[0]!;
+      expect(Array.from(r.rows)).toContain(0);
+      expect(r.distances[Array.from(r.rows).indexOf(0)]).toBe(0);
+      expect(r.distances.every((d) => Number.isFinite(d))).toBe(true);
+    }
+    expect(buildIndex("FLAT", "COSINE", v, D)).toBeInstanceOf(FlatIndex);
+  });
+});
+
+// ---------------------------------------------------------------- worker pool
+
+describe("IndexWorkerPool", () => {
+  let pool: IndexWorkerPool;
+  beforeAll(() => {
+    pool = new IndexWorkerPool(2);
+  });
+  afterAll(async () => {
+    await pool.close();
+  });
+
+  // Proves a worker build is byte-identical to the in-process build, and searches (with and without a bitset) equal in-process results.
+  it.each([
+    ["HNSW", "L2"],
+    ["IVF_SQ8", "COSINE"],
+    ["FLAT", "IP"],
+  ] as const)("%s %s through workers equals in-process", async (type, metric) => {
+    const c = CASES.find((x) => x.type === type)!;
+    const bytes = await pool.build(type, metric, DATA, D, c.build);
+    const local = indexFor(type, metric);
+    expect(Buffer.compare(bytes, local.serialize())).toBe(0); // (toEqual on megabytes of Uint8Array is very slow)
+    const h = await pool.load(bytes);
+    expect([h.type, h.metric, h.dim, h.count]).toEqual([type, metric, D, N]);
+    sameResults(await pool.search(h, QUERIES, K, c.search), local.search(QUERIES, K, c.search));
+    const bits = new Uint8Array(N);
+    for (let i = 0; i < N; i += 7) bits[i] = 1;
+    sameResults(await pool.search(h, QUERIES, K, c.search, bits), local.search(QUERIES, K, c.search, (r) => bits[r] === 1));
+    await pool.unload(h);
+    await expect(pool.search(h, QUERIES, K)).rejects.toThrow(/not loaded/);
+  });
+
+  // Proves the caller's event loop keeps ticking (max gap < 200 ms) while a worker builds a 50k x 64 HNSW index.
+  it("event loop stays responsive during a 50k x 64 HNSW build", async () => {
+    const big = clustered(7, 50_000, 64, 100);
+    let last = performance.now();
+    let maxGap = 0;
+    let ticks = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+      ticks++;
+    }, 10);
+    const t0 = performance.now();
+    const bytes = await pool.build("HNSW", "L2", big, 64, { M: 16, efConstruction: 200 });
+    const elapsed = performance.now() - t0;
+    clearInterval(timer);
+    maxGap = Math.max(maxGap, performance.now() - last);
+    expect(loadIndex(bytes).count).toBe(50_000);
+    expect(elapsed).toBeGreaterThan(1000); // the build really was long enough to matter
+    expect(ticks).toBeGreaterThan(elapsed / 10 / 4);
+    expect(maxGap).toBeLessThan(200);
+  });
+
+  // Proves a worker dying mid-request rejects its pending work with a clear error, loses its handles, and is replaced by a working one.
+  it("worker crash is reported and the worker replaced", async () => {
+    const crashPool = new IndexWorkerPool(1);
+    try {
+      // a build in flight when its worker dies
+      const building = crashPool.build("HNSW", "L2", DATA, D, { M: 16, efConstruction: 200 });
+      const buildOutcome = expect(building).rejects.toThrow(/build#0 exited unexpectedly .* while running build/);
+      await new Promise((r) => setTimeout(r, 300));
+      await crashPool._killWorker(0);
+      await buildOutcome;
+      await expect(building).rejects.toThrow(IndexWorkerError);
+      // the build lane works again
+      const flat = await crashPool.build("FLAT", "L2", DATA, D); // big enough that a 100-query search is mid-flight when killed
+      const h = await crashPool.load(flat);
+      const before = await crashPool.search(h, QUERIES.slice(0, 3), 5);
+      // a search worker dying: pending search rejects, handle is lost, a replacement serves new loads
+      const spawned = crashPool.spawned;
+      const pending = expect(crashPool.search(h, QUERIES, K)).rejects.toThrow(/search#0 exited unexpectedly .* while running search/);
+      await crashPool._killWorker(h);
+      await pending;
+      await expect(crashPool.search(h, QUERIES, K)).rejects.toThrow(/lost when its worker .* crashed; load it again/);
+      await crashPool.unload(h); // fine on a lost handle
+      expect(crashPool.spawned).toBe(spawned + 1); // replaced eagerly
+      const h2 = await crashPool.load(flat);
+      sameResults(await crashPool.search(h2, QUERIES.slice(0, 3), 5), before);
+    } finally {
+      await crashPool.close();
+    }
+    await expect(crashPool.build("FLAT", "L2", DATA.subarray(0, D), D)).rejects.toThrow(/closed/);
+  });
+
+  // Proves close() during a running HNSW build stops the worker at a checkpoint (terminating it inside hnswlib's native code would abort the process), promptly, rejecting the build.
+  it("close during a build is safe and prompt", async () => {
+    const p = new IndexWorkerPool(1);
+    // outcomes captured up front: the rejections happen inside close()
+    const building = p.build("HNSW", "COSINE", DATA, D, { M: 16, efConstruction: 200 }).then(() => "built", (e: Error) => e);
+    const h = await p.load(indexFor("FLAT", "L2").serialize());
+    const searching = p.search(h, QUERIES, K).then((r) => r, (e: Error) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = performance.now();
+    await p.close();
+    expect(performance.now() - t0).toBeLessThan(1000);
+    const built = await building;
+    expect(built).toBeInstanceOf(IndexWorkerError);
+    expect((built as Error).message).toMatch(/closed/);
+    const searched = await searching;
+    if (searched instanceof Error) expect(searched.message).toMatch(/closed/);
+    else expect(searched.length).toBe(NQ); // it may have finished first
+  });
+
+  // Proves the data-movement modes: subarray views, SharedArrayBuffer input, and { transfer: true } (which detaches the caller's buffer) all build the same index.
+  it("build input: view, shared, transferred", async () => {
+    const rows = 300;
+    const expected = buildIndex("IVF_FLAT", "L2", DATA.subarray(0, rows * D), D, { nlist: 4 }).serialize();
+    const shared = new Float32Array(new SharedArrayBuffer(rows * D * 4));
+    shared.set(DATA.subarray(0, rows * D));
+    const owned = DATA.slice(0, rows * D);
+    const outs = await Promise.all([
+      pool.build("IVF_FLAT", "L2", DATA.subarray(0, rows * D), D, { nlist: 4 }),
+      pool.build("IVF_FLAT", "L2", shared, D, { nlist: 4 }),
+      pool.build("IVF_FLAT", "L2", owned, D, { nlist: 4 }, { transfer: true }),
+    ]);
+    for (const b of outs) expect(Buffer.compare(b, expected)).toBe(0);
+    expect(owned.length).toBe(0); // transferred away
+    expect(DATA.length).toBe(N * D); // views are copied, never detached
+  });
+
+  // Proves errors thrown inside a worker come back as rejections of the same class without harming the worker.
+  it("worker-side errors reject without crashing", async () => {
+    const h = await pool.load(indexFor("FLAT", "L2").serialize());
+    await expect(pool.build("IVF_FLAT", "L2", DATA.subarray(0, 100 * D), D, { nlist: -1 })).rejects.toThrow(IndexParamError);
+    await expect(pool.load(new Uint8Array(32))).rejects.toThrow(/magic/);
+    await expect(pool.search(h, [new Float32Array(D - 1)], 1)).rejects.toThrow(IndexParamError);
+    // the handle's worker survived all of that
+    expect((await pool.search(h, [QUERIES[0]!], 1))[0]!.rows.length).toBe(1);
+    await pool.unload(h);
+  });
+});
