@@ -169,7 +169,7 @@ describe("crash recovery with sealed segments", () => {
     const again = await NatsvecClient.connect({ servers: url, timeoutMs: 30_000 });
     try {
       await waitFor(async () => (await again.entities.count({ collectionName: "sealed" }).catch(() => -1)) >= acked.length, {
-        timeoutMs: 30_000,
+        timeoutMs: 90_000,
         what: "restarted natsvec serving every acknowledged row",
       });
       await checkExactlyOnce(again, "sealed", acked);
@@ -179,5 +179,5 @@ describe("crash recovery with sealed segments", () => {
     } finally {
       await again.close();
     }
-  });
+  }, 180_000);
 });
