@@ -80,7 +80,7 @@ export class ObjectStoreBlobs implements BlobStore {
   async put(name: string, bytes: Uint8Array): Promise<void> {
     // putBlob enqueues the caller's array in a ReadableStream and chunks it while
     // publishing; copy so a caller mutating its buffer mid-put cannot tear the object.
-    await this.os.putBlob({ name, options: { max_chunk_size: this.chunkBytes } }, bytes.slice());
+    await this.os.putBlob({ name, options: { max_chunk_size: this.chunkBytes } }, new Uint8Array(bytes));
   }
 
   async get(name: string): Promise<Uint8Array | undefined> {
@@ -157,7 +157,7 @@ export class MemoryBlobs implements BlobStore {
   private readonly objects = new Map<string, Uint8Array>();
 
   async put(name: string, bytes: Uint8Array): Promise<void> {
-    this.objects.set(name, bytes.slice());
+    this.objects.set(name, new Uint8Array(bytes));
   }
 
   async get(name: string): Promise<Uint8Array | undefined> {

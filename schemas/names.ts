@@ -131,6 +131,9 @@ export const objectNames = {
   stats: (collectionId: number, partitionId: number, segmentId: number) => `${collectionId}/${partitionId}/${segmentId}/stats`,
   deltaLog: (collectionId: number, partitionId: number, segmentId: number, ts: bigint) =>
     `${collectionId}/${partitionId}/${segmentId}/delta/${ts}`,
+  /** A delta log copied onto a compaction result from one of its sources. */
+  deltaLogFrom: (collectionId: number, partitionId: number, segmentId: number, walTo: number, sourceSegmentId: number) =>
+    `${collectionId}/${partitionId}/${segmentId}/delta/${walTo}-${sourceSegmentId}`,
   index: (collectionId: number, partitionId: number, segmentId: number, indexId: number) =>
     `${collectionId}/${partitionId}/${segmentId}/index/${indexId}`,
   collectionPrefix: (collectionId: number) => `${collectionId}/`,

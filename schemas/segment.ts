@@ -112,6 +112,11 @@ export interface ViewSegment {
   readonly rowCount: number;
   readonly shard: number;
   readonly partitionId: number;
+  /**
+   * For a compaction result: the segments whose rows it holds. Once it serves, readers skip them
+   * wherever else they may still be held (the shard's memory, a not-yet-swapped view entry).
+   */
+  readonly compactedFrom?: readonly number[];
 }
 
 /** Which query node serves which sealed segment of one collection. */

@@ -17,6 +17,7 @@ import type { BlobStore } from "../../runtime/blob.ts";
 import type { MetaStore } from "../../runtime/meta.ts";
 import type { Wal } from "../../runtime/wal.ts";
 import type { Pk, WalEntry, WalOp } from "../streamingnode/protocol.ts";
+import { liveSegmentFor } from "./compact.ts";
 
 export interface FlushDeps {
   readonly meta: MetaStore;
@@ -147,17 +148,30 @@ export const runFlush = async (task: FlushTask, deps: FlushDeps): Promise<FlushO
   }
   for (const r of records) await deps.meta.mutate<SegmentRecord>(metaKeys.segment(rec.id, r.segmentId), () => r);
 
-  // Delta logs for older segments, recorded on their records.
+  // Delta logs for older segments, recorded on their records. A segment compacted away since the
+  // delete was logged passes its deletes on to the segment that holds its rows now.
   for (const [segmentId, entries] of deltas) {
-    const key = metaKeys.segment(rec.id, segmentId);
-    const seg = await deps.meta.get<SegmentRecord>(key);
-    if (!seg || seg.value.state === "Dropped") continue;
-    const object = objectNames.deltaLog(rec.id, seg.value.partitionId, segmentId, BigInt(task.walTo));
-    await deps.blobs.put(object, encodeDeltaLog(entries));
-    await deps.meta.mutate<SegmentRecord>(key, (cur) =>
-      cur === undefined || cur.deltas.some((d) => d.object === object)
-        ? undefined
-        : { ...cur, deltas: [...cur.deltas, { object, walTo: task.walTo, count: entries.length }] },
+    const bytes = encodeDeltaLog(entries);
+    let appended = false;
+    const seg = (await deps.meta.get<SegmentRecord>(metaKeys.segment(rec.id, segmentId)))?.value;
+    if (seg && seg.state !== "Dropped") {
+      const object = objectNames.deltaLog(rec.id, seg.partitionId, segmentId, BigInt(task.walTo));
+      await deps.blobs.put(object, bytes);
+      // CAS against the compaction's Dropped mark: either this lands first (and the compaction copies
+      // it to its result) or it sees Dropped and goes to the result itself.
+      await deps.meta.mutate<SegmentRecord>(metaKeys.segment(rec.id, segmentId), (cur) => {
+        if (!cur || cur.state === "Dropped") return undefined;
+        appended = true;
+        return cur.deltas.some((d) => d.object === object) ? undefined : { ...cur, deltas: [...cur.deltas, { object, walTo: task.walTo, count: entries.length }] };
+      });
+    }
+    if (appended) continue;
+    const live = await liveSegmentFor(deps.meta, rec.id, segmentId);
+    if (!live) continue; // dropped with its partition or collection: nothing left to delete from
+    const object = objectNames.deltaLogFrom(rec.id, live.partitionId, live.segmentId, task.walTo, segmentId);
+    await deps.blobs.put(object, bytes);
+    await deps.meta.mutate<SegmentRecord>(metaKeys.segment(rec.id, live.segmentId), (cur) =>
+      !cur || cur.deltas.some((d) => d.object === object) ? undefined : { ...cur, deltas: [...cur.deltas, { object, walTo: task.walTo, count: entries.length }] },
     );
   }
 

@@ -10,6 +10,7 @@ import { log } from "../../runtime/log.ts";
 import type { NatsHandles, NatsvecConfig } from "../../runtime/services.ts";
 import type { Storage } from "../../runtime/storage.ts";
 import { runFlush } from "./flush.ts";
+import { runCompact } from "./compact.ts";
 
 export interface DatanodeHandle {
   readonly ready: Promise<void>;
@@ -28,8 +29,13 @@ export const startDatanode = (h: NatsHandles, storage: Storage, config: NatsvecC
   let worker: { stop(): Promise<void> } | undefined;
   const ready = (async () => {
     worker = await consumeTasks(h, storage, "data", `datanode ${config.nodeId}`, async (task) => {
-      if (task.kind !== "flush") return "ack"; // compaction lands with datacoord's scheduling
       const started = Date.now();
+      if (task.kind === "compact") {
+        const outcome = await runCompact(task, deps);
+        log.info(`datanode ${config.nodeId}: compaction of segments ${task.segmentIds.join(", ")} into ${task.targetSegmentId}: ${outcome} in ${Date.now() - started} ms`);
+        return "ack";
+      }
+      if (task.kind !== "flush") return "ack";
       const outcome = await runFlush(task, deps);
       if (outcome === "not-ready") return "retry";
       log.info(

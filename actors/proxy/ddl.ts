@@ -152,6 +152,12 @@ export const ddlHandlers: Record<string, Handler> = {
     for (const p of b.partitionNames ?? []) partitionId(rec, p);
     return ok(await loadState(ctx, rec));
   },
+  "collections.compact": async (body, ctx) => {
+    const b = decodeRequest(Api.CollectionOnly, body);
+    const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
+    const r = await ctx.client.call(ctx.h.names.role("datacoord", "any", "compact"), { collectionId: rec.id }, { timeoutMs: ctx.config.requestTimeoutMs });
+    return ok(r.data);
+  },
   "collections.flush": async (body, ctx, deadlineMs) => {
     const b = decodeRequest(Api.CollectionOnly, body);
     const rec = await ctx.cache.resolve(b.dbName, b.collectionName);

@@ -9,6 +9,7 @@ import { CollectionNotLoaded, PartitionNotLoaded, StaleView } from "../../schema
 import type { CollectionRecord } from "../../schemas/meta.ts";
 import type { SegmentRecord, ServingView } from "../../schemas/segment.ts";
 import type { ProxyContext } from "./context.ts";
+import { log } from "../../runtime/log.ts";
 import { shardOf } from "../../engine/hash.ts";
 import { SHARD_VERBS, type Pk, type QueryReply } from "../streamingnode/protocol.ts";
 
@@ -28,6 +29,8 @@ export const planFromView = (view: ServingView | undefined, partitionIds: readon
     if (seg.state !== "serving") continue;
     const id = Number(idText);
     servingSegments.push(id);
+    // A serving compaction result covers its sources: nobody else may read them too.
+    for (const src of seg.compactedFrom ?? []) servingSegments.push(src);
     if (parts && !parts.has(seg.partitionId)) continue;
     const l = byNode.get(seg.node) ?? [];
     l.push(id);
@@ -99,8 +102,10 @@ export const withReadPlan = async <T extends { held?: number[] }>(
       const held = new Set(replies.flatMap((r) => r.held ?? []));
       missing = uncovered(ctx.cache.committedSegments(rec.id), plan, held, partitionIds);
       if (missing.length === 0) return replies;
+      log.debug(`proxy: read of '${rec.name}' missed segments ${missing.join(", ")} (view ${plan.viewVersion}); retrying`);
     } catch (e) {
       if (!(e instanceof StaleView) || Date.now() >= deadlineMs) throw e;
+      log.debug(`proxy: read of '${rec.name}': ${e.message}; retrying`);
     }
     if (Date.now() >= coverageDeadline)
       throw new CollectionNotLoaded({

@@ -183,7 +183,14 @@ export const planView = (current: ServingView | undefined, input: PlanInput): Se
   for (const seg of unassigned) {
     const node = leastLoaded();
     if (node === undefined) break; // no live query node: stays unassigned
-    next[seg.segmentId] = { node, state: "loading", rowCount: seg.rowCount, shard: seg.shard, partitionId: seg.partitionId };
+    next[seg.segmentId] = {
+      node,
+      state: "loading",
+      rowCount: seg.rowCount,
+      shard: seg.shard,
+      partitionId: seg.partitionId,
+      ...(seg.compactedFrom?.length ? { compactedFrom: seg.compactedFrom } : {}),
+    };
     load.set(node, (load.get(node) ?? 0) + seg.rowCount);
   }
 

@@ -410,6 +410,7 @@ export class Shard {
     this.inFlight = flight;
     const group: { w: PendingWrite; ops: WalOp[]; count: number }[] = [];
     try {
+      const planStart = Date.now();
       const overlay = new Map<Pk, number>(); // pk -> segment holding it after the group's earlier writes (-1 deleted)
       const now = Date.now();
       const newSegments = new Map<number, number>(); // partition -> segment id for this group
@@ -434,10 +435,14 @@ export class Shard {
         if (w.op.op === "delete" && w.op.filter !== undefined) break;
       }
       if (group.length === 0) return;
+      const t0 = Date.now();
       const ts = await this.deps.tso();
       flight.ts = ts;
+      const t1 = Date.now();
       const ops = group.flatMap((g) => g.ops);
       const seq = await this.appendEntry(ts, ops);
+      const t2 = Date.now();
+      if (t2 - t0 > 1_000) log.warn(`shard ${this.collectionId}/${this.shard}: slow commit: tso ${t1 - t0} ms, append ${t2 - t1} ms, planning ${t0 - planStart} ms`);
       this.applyOps(ops, ts, seq);
       for (const g of group) {
         if (g.w.op.op === "insert") for (const pk of this.pendingPks(g.w)) this.reservations.delete(pk);
@@ -613,24 +618,29 @@ export class Shard {
     void this.maybePublishFlush();
   }
 
-  /** The serving view changed: drop flushed sealed segments a query node now serves. */
+  /** The serving view changed: drop flushed sealed segments a query node now serves (directly, or through a compaction result). */
   onView(view: ServingView) {
-    for (const [idText, v] of Object.entries(view.segments)) {
-      const id = Number(idText);
-      const mem = this.memById.get(id);
-      if (!mem || mem.sealedAt === undefined || mem.sealedAt > this.checkpoint || v.state !== "serving") continue;
-      // Handoff: keep only the keys (uniqueness, delete routing) of the rows still live.
-      const live: Pk[] = [];
-      for (const [pk, ref] of this.pkIndex) {
-        if (ref.mem !== mem) continue;
-        live.push(pk);
-        this.pkIndex.delete(pk);
-      }
-      const keys = primaryField(this.schema).dataType === "VarChar" ? (live as string[]) : BigInt64Array.from(live as bigint[]);
-      this.flushed.set(id, new KeyLookup(id, mem.partitionId, keys));
-      this.memById.delete(id);
-      this.handedOff.set(id, v.servingSince ?? view.version);
+    for (const [id, v] of Object.entries(view.segments)) {
+      if (v.state !== "serving") continue;
+      const since = v.servingSince ?? view.version;
+      for (const covered of [Number(id), ...(v.compactedFrom ?? [])]) this.handOff(covered, since);
     }
+  }
+
+  private handOff(id: number, servingSince: number) {
+    const mem = this.memById.get(id);
+    if (!mem || mem.sealedAt === undefined || mem.sealedAt > this.checkpoint) return;
+    // Keep only the keys (uniqueness, delete routing) of the rows still live.
+    const live: Pk[] = [];
+    for (const [pk, ref] of this.pkIndex) {
+      if (ref.mem !== mem) continue;
+      live.push(pk);
+      this.pkIndex.delete(pk);
+    }
+    const keys = primaryField(this.schema).dataType === "VarChar" ? (live as string[]) : BigInt64Array.from(live as bigint[]);
+    this.flushed.set(id, new KeyLookup(id, mem.partitionId, keys));
+    this.memById.delete(id);
+    this.handedOff.set(id, servingSince);
   }
 
   /** Seal now and wait until everything written so far is flushed (collections/flush). */

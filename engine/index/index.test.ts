@@ -400,3 +400,27 @@ describe("IndexWorkerPool", () => {
     await pool.unload(h);
   });
 });
+
+describe("pool never detaches caller memory", () => {
+  // A Node Buffer's slice() is a view: loading an index from a Buffer must copy, leaving the
+  // Buffer (and anything sharing its memory, like a socket read buffer) usable.
+  it("copies Buffers before transferring", async () => {
+    const pool = new IndexWorkerPool(1);
+    try {
+      const vectors = new Float32Array(64 * 8).map((_, i) => Math.sin(i));
+      const bytes = buildIndex("FLAT", "L2", vectors, 8, {}).serialize();
+      const shared = Buffer.alloc(bytes.length + 16);
+      shared.set(bytes, 8);
+      const view = shared.subarray(8, 8 + bytes.length);
+      const neighbour = shared.subarray(0, 8);
+      const h = await pool.load(view);
+      expect(view.byteLength).toBe(bytes.length);
+      neighbour[0] = 7; // would throw on a detached buffer
+      expect(shared.buffer.byteLength).toBeGreaterThan(0);
+      const r = await pool.search(h, [vectors.subarray(0, 8)], 1, {});
+      expect(r[0]!.rows[0]).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+});

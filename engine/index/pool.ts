@@ -394,6 +394,8 @@ const isShared = (v: ArrayBufferView): boolean => typeof SharedArrayBuffer !== "
 const outgoing = <T extends Float32Array | Uint8Array>(v: T, mayTransfer: boolean): [T, ArrayBuffer[]] => {
   if (isShared(v)) return [v, []];
   const whole = v.byteOffset === 0 && v.byteLength === v.buffer.byteLength;
-  const out = mayTransfer && whole ? v : (v.slice() as T);
+  // A real copy: Node's Buffer.prototype.slice returns a view of the same memory (often a socket
+  // read buffer shared with other messages), and transferring that would detach it for everyone.
+  const out = mayTransfer && whole ? v : ((v instanceof Float32Array ? new Float32Array(v) : new Uint8Array(v)) as T);
   return [out, [out.buffer as ArrayBuffer]];
 };

@@ -50,7 +50,7 @@ describe("sealed segment lifecycle", () => {
     const st = await waitFor(
       async () => {
         const s = await segmentsOf(nats.url, id);
-        const rowsFlushed = s.segments.filter((x) => x.walTo <= s.checkpoint).reduce((n, x) => n + x.rowCount, 0);
+        const rowsFlushed = s.segments.filter((x) => x.walTo <= s.checkpoint && x.state !== "Dropped").reduce((n, x) => n + x.rowCount, 0);
         return rowsFlushed === 3_500 && s.segments.every((x) => x.state === "Indexed") ? s : undefined;
       },
       { timeoutMs: 30_000, what: "all rows flushed and indexed" },
@@ -78,7 +78,7 @@ describe("sealed segment lifecycle", () => {
     await client.entities.insert({ collectionName, data: randomVectors(123, 4, 9).map((v, i) => ({ id: i, vector: v })) });
     await client.call("collections", "flush", { collectionName });
     const s = await segmentsOf(nats.url, id);
-    expect(s.segments.filter((x) => x.walTo <= s.checkpoint).reduce((n, x) => n + x.rowCount, 0)).toBe(123);
+    expect(s.segments.filter((x) => x.walTo <= s.checkpoint && x.state !== "Dropped").reduce((n, x) => n + x.rowCount, 0)).toBe(123);
     expect(await client.entities.count({ collectionName })).toBe(123);
   });
 });
@@ -129,7 +129,7 @@ describe("handoff", () => {
       async () => {
         await checkOnce();
         const s = await segmentsOf(nats.url, id);
-        const flushed = s.segments.filter((x) => x.walTo <= s.checkpoint).reduce((n, x) => n + x.rowCount, 0);
+        const flushed = s.segments.filter((x) => x.walTo <= s.checkpoint && x.state !== "Dropped").reduce((n, x) => n + x.rowCount, 0);
         if (flushed !== 4_000) return false;
         const view = await client.call<Record<string, unknown>>("collections", "get_load_state", { collectionName });
         return view.data.loadState === "LoadStateLoaded" && view.data.loadProgress === 100;
@@ -140,4 +140,64 @@ describe("handoff", () => {
     expect(searches).toBeGreaterThan(10);
     expect(await client.entities.count({ collectionName })).toBe(4_000);
   });
+});
+
+describe("compaction", () => {
+  // Small segments merge and deleted rows are purged, while searches, counts and gets stay
+  // identical before, during and after; deletes made during compaction still apply to the result.
+  it("compaction keeps results identical", async () => {
+    const { client, name, nats } = cluster.get();
+    const collectionName = name();
+    await client.collections.create({ collectionName, dimension: 8, metricType: "L2" });
+    const id = (await client.collections.describe({ collectionName })).collectionID as number;
+    const vecs = randomVectors(1_200, 8, 5);
+    // Several small segments: flush after each batch.
+    for (let i = 0; i < vecs.length; i += 300) {
+      if (process.env.DBG) console.log(new Date().toISOString(), "insert", i);
+      await client.entities.insert({ collectionName, data: vecs.slice(i, i + 300).map((v, j) => ({ id: BigInt(i + j), vector: v })) });
+      if (process.env.DBG) console.log(new Date().toISOString(), "flush", i);
+      await client.call("collections", "flush", { collectionName });
+    }
+    if (process.env.DBG) console.log(new Date().toISOString(), "flushed all");
+    await client.entities.delete({ collectionName, filter: "id < 100" });
+    await client.call("collections", "flush", { collectionName });
+    const live = vecs.map((v, i) => ({ id: BigInt(i), v })).filter((x) => x.id >= 100n);
+    const queries = randomVectors(4, 8, 8);
+    const check = async () => {
+      const r = await client.entities.search({ collectionName, data: queries, limit: 10 });
+      queries.forEach((q, i) => expect(r.data.slice(i * 10, i * 10 + 10).map((x) => x.id)).toEqual(bruteForce(live, q, "L2", 10).map((x) => x.id)));
+      expect(await client.entities.count({ collectionName })).toBe(live.length);
+    };
+    await check();
+    const before = await segmentsOf(nats.url, id);
+    expect(before.segments.filter((s) => s.state !== "Dropped").length).toBeGreaterThanOrEqual(4);
+    await client.call("collections", "compact", { collectionName });
+    const stop = Date.now() + 60_000;
+    let merged = false;
+    while (Date.now() < stop && !merged) {
+      await check();
+      const s = await segmentsOf(nats.url, id);
+      const alive = s.segments.filter((x) => x.state !== "Dropped");
+      merged = alive.some((x) => x.compactedFrom?.length) && alive.length < before.segments.length;
+    }
+    expect(merged).toBe(true);
+    // A delete after compaction started still hides the row once the result serves.
+    await client.entities.delete({ collectionName, ids: [500n] });
+    const live2 = live.filter((x) => x.id !== 500n);
+    await waitFor(
+      async () => {
+        const s = await segmentsOf(nats.url, id);
+        const alive = s.segments.filter((x) => x.state !== "Dropped");
+        return alive.every((x) => x.state === "Indexed") && alive.length < before.segments.length ? true : undefined;
+      },
+      { timeoutMs: 60_000, what: "the compaction result indexed" },
+    );
+    for (let i = 0; i < 10; i++) {
+      const r = await client.entities.search({ collectionName, data: queries, limit: 10 });
+      queries.forEach((q, k) => expect(r.data.slice(k * 10, k * 10 + 10).map((x) => x.id)).toEqual(bruteForce(live2, q, "L2", 10).map((x) => x.id)));
+      expect(await client.entities.count({ collectionName })).toBe(live2.length);
+      expect(await client.entities.get({ collectionName, id: [500n, 501n] })).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }, 120_000);
 });
