@@ -7,7 +7,8 @@
 import { createInbox, headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { decodeBody, encodeBody } from "./codec.ts";
 import { HEADERS, MSGPACK } from "../schemas/names.ts";
-import { errorFromCode, PayloadTooLarge, Unavailable, type ApiError } from "../schemas/errors.ts";
+import { errorFromCode, isApiError, PayloadTooLarge, toApiError, Unavailable, type ApiError } from "../schemas/errors.ts";
+import { localHandler } from "./localbus.ts";
 
 export interface CallOptions {
   /** Total time allowed, retries included. */
@@ -44,6 +45,8 @@ export class RequestClient {
   constructor(
     private readonly nc: NatsConnection,
     private readonly defaultTimeoutMs = 30_000,
+    /** Deliver to actors served in this process directly (internal clients); the public client never does. */
+    private readonly allowLocal = false,
   ) {
     this.prefix = createInbox();
   }
@@ -112,9 +115,26 @@ export class RequestClient {
   async call(subject: string, body: unknown, opts: CallOptions = {}): Promise<Envelope> {
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
     const deadline = Date.now() + timeoutMs;
-    const bytes = encodeBody(body, "msgpack");
+    let bytes: Uint8Array | undefined;
     let delayMs = 20;
     for (;;) {
+      // Served in this process (same NATS server, exact subject): call it directly.
+      const local = this.allowLocal ? localHandler(this.nc.info?.server_id, subject) : undefined;
+      if (local) {
+        let err: ApiError;
+        try {
+          const reply = await local(body, { subject, headers: undefined, encoding: "msgpack", deadlineMs: deadline });
+          return { code: 0, ...reply } as Envelope;
+        } catch (e) {
+          err = isApiError(e) ? e : toApiError(e);
+        }
+        const remaining = deadline - Date.now();
+        if (!err.retriable || opts.retry === false || remaining <= delayMs) throw err;
+        await new Promise((r) => setTimeout(r, delayMs));
+        delayMs = Math.min(delayMs * 2, 500);
+        continue;
+      }
+      bytes ??= encodeBody(body, "msgpack");
       const h = natsHeaders();
       h.set(HEADERS.contentType, MSGPACK);
       h.set(HEADERS.acceptChunks, "1");

@@ -14,6 +14,7 @@ import { HEADERS, MSGPACK } from "../schemas/names.ts";
 import { MalformedBody, PayloadTooLarge, toApiError, type ApiError } from "../schemas/errors.ts";
 import { Nats, type NatsHandles } from "./services.ts";
 import { log } from "./log.ts";
+import { registerLocal } from "./localbus.ts";
 
 export interface RequestContext {
   readonly subject: string;
@@ -82,6 +83,7 @@ const respond = (h: NatsHandles, msg: Msg, envelope: Record<string, unknown>, ct
 export const serveEndpoints = (h: NatsHandles, endpoints: readonly Endpoint[], actor: string): ServedEndpoints => {
   const inFlight = new Set<Promise<void>>();
   const subs: Subscription[] = [];
+  const unregister: (() => void)[] = [];
   const handleMsg = async (ep: Endpoint, msg: Msg) => {
     const encoding = encodingOf(msg.headers);
     const deadlineHeader = Number(msg.headers?.get(HEADERS.deadline));
@@ -128,9 +130,25 @@ export const serveEndpoints = (h: NatsHandles, endpoints: readonly Endpoint[], a
       },
     });
     subs.push(sub);
+    unregister.push(
+      registerLocal(h.nc.info?.server_id, ep.subject, async (body, ctx) => {
+        const p = ep.handle(body, ctx);
+        const tracked = p.then(
+          () => undefined,
+          () => undefined,
+        );
+        inFlight.add(tracked);
+        try {
+          return await p;
+        } finally {
+          inFlight.delete(tracked);
+        }
+      }),
+    );
   }
   return {
     async stop() {
+      for (const u of unregister) u();
       await Promise.all(subs.map((s) => s.drain().catch(() => undefined)));
       await Promise.all([...inFlight]);
     },

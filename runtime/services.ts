@@ -37,6 +37,8 @@ export interface NatsvecConfig {
   readonly segmentIdleMs: number;
   /** Memory a query node may fill with loaded segments and indexes (default: 70% of the machine's memory). */
   readonly queryNodeMemoryBytes?: number;
+  /** Requests between actors of one process skip NATS (runtime/localbus.ts); off forces every hop over NATS. */
+  readonly localDelivery: boolean;
   /** Credentials for the NATS connection, if the server needs them. */
   readonly natsUser?: string;
   readonly natsPass?: string;
@@ -57,6 +59,7 @@ export const defaultConfig = (overrides: Partial<NatsvecConfig> = {}): NatsvecCo
   segmentMaxBytes: 128 * 1024 * 1024,
   segmentIdleMs: 60_000,
   queryNodeMemoryBytes: Math.floor(totalmem() * 0.7),
+  localDelivery: true,
   ...overrides,
 });
 

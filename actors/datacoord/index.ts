@@ -43,7 +43,7 @@ export const startDatacoord = (h: NatsHandles, storage: Storage, config: Natsvec
   const viewed = new Map<number, Set<number>>(); // collection -> segments in its serving view
   /** Sources of compactions queued and not yet dropped. */
   const compacting = new Map<number, number>(); // source segment -> queued at ms
-  const client = new RequestClient(h.nc, config.requestTimeoutMs);
+  const client = new RequestClient(h.nc, config.requestTimeoutMs, config.localDelivery);
   let served: ServedEndpoints | undefined;
   let compactTimer: NodeJS.Timeout | undefined;
   let lease: Lease | undefined;

@@ -47,7 +47,7 @@ export interface ProxyHandle {
 }
 
 export const startProxy = (h: NatsHandles, storage: Storage, config: NatsvecConfig): ProxyHandle => {
-  const client = new RequestClient(h.nc, config.requestTimeoutMs);
+  const client = new RequestClient(h.nc, config.requestTimeoutMs, config.localDelivery);
   const cache = new MetaCache(storage.meta);
   const ctx = new ProxyContext(h, config, client, cache);
   let served: ServedEndpoints | undefined;

@@ -100,7 +100,7 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
   const meta = storage.meta;
   const catalog = new Catalog(meta);
   const blobs = options.blobs ?? new ObjectStoreBlobs(storage.segments);
-  const client = new RequestClient(h.nc, config.requestTimeoutMs);
+  const client = new RequestClient(h.nc, config.requestTimeoutMs, config.localDelivery);
   const budgetBytes = config.queryNodeMemoryBytes ?? Number.MAX_SAFE_INTEGER;
   const pool: QueryIndexPool = options.pool ?? new IndexWorkerPool();
 

@@ -51,7 +51,7 @@ export interface StreamingNodeHandle {
 const HEADROOM_BYTES = 16 * 1024;
 
 export const startStreamingNode = (h: NatsHandles, storage: Storage, config: NatsvecConfig): StreamingNodeHandle => {
-  const client = new RequestClient(h.nc, config.requestTimeoutMs);
+  const client = new RequestClient(h.nc, config.requestTimeoutMs, config.localDelivery);
   const collections = new Map<number, CollectionRecord>(); // id -> record
   const keyToId = new Map<string, number>();
   const owned = new Map<string, Owned>(); // "id/shard"

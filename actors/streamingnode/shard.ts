@@ -138,6 +138,17 @@ class KeyLookup {
   }
 }
 
+/** Batches already decoded on the write path, so applying them does not decode again. */
+const decoded = new WeakMap<Uint8Array, RowBatch>();
+const batchOf = (bytes: Uint8Array): RowBatch => {
+  let b = decoded.get(bytes);
+  if (!b) {
+    b = decodeBatch(bytes);
+    decoded.set(bytes, b);
+  }
+  return b;
+};
+
 /** Reservations from cross-shard inserts expire if the insert never comes. */
 const RESERVATION_TTL_MS = 30_000;
 /** A group commit carries at most this many bytes of writes. */
@@ -304,7 +315,7 @@ export class Shard {
   private applyOps(ops: readonly WalOp[], ts: bigint, seq: number) {
     for (const op of ops) {
       if (op.op === "delete") op.pks.forEach((pk, i) => this.applyDelete(pk, op.segs[i]!, ts));
-      else if (op.op === "insert") this.applyInsert(op.segmentId, op.partitionId, decodeBatch(op.batch), ts);
+      else if (op.op === "insert") this.applyInsert(op.segmentId, op.partitionId, batchOf(op.batch), ts);
       else this.applySeal(op.segments, seq);
     }
     if (ts > this.appliedTs) this.appliedTs = ts;
@@ -371,7 +382,7 @@ export class Shard {
 
   private pendingPks(w: PendingWrite): Pk[] {
     if (w.op.op === "delete") return [];
-    if (!w.pks) w.pks = pkValues(this.schema, decodeBatch(w.op.batch));
+    if (!w.pks) w.pks = pkValues(this.schema, batchOf(w.op.batch));
     return w.pks;
   }
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { bruteForce, randomVectors, useCluster } from "../harness/cluster.ts";
 
-const cluster = useCluster();
+// Every hop over NATS (no in-process shortcut), so internal msgpack messages are exercised too.
+const cluster = useCluster(undefined, { localDelivery: false });
 
 describe("entities through the public API", () => {
   // Search over growing rows returns exactly the brute-force top-k for every metric, across 2 shards.
