@@ -13,6 +13,10 @@ import { join } from "node:path";
 type Cleanup = { name: string; async: () => Promise<void>; sync: () => void };
 const cleanups: Cleanup[] = [];
 let handlersInstalled = false;
+let signalled = false;
+
+/** True once SIGINT/SIGTERM/SIGHUP started the shutdown (errors after that are expected). */
+export const interrupted = (): boolean => signalled;
 let cleaning: Promise<void> | undefined;
 
 /** Run every registered cleanup (last registered first); idempotent. */
@@ -45,7 +49,6 @@ const installHandlers = () => {
       }
     }
   });
-  let signalled = false;
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(sig, () => {
       if (signalled) {
@@ -157,40 +160,62 @@ export const rssOf = (pid: number): { rss: number; peak: number } | undefined =>
   }
 };
 
+/** CPU time (user + system) a process has used so far, in ms (Linux clock ticks of 10 ms). */
+export const cpuMsOf = (pid: number): number => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the ")" closing the command name: state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+};
+
 // ---------------------------------------------------------------- progress
 
-/** A one-line progress bar on stderr (only redrawn a few times a second). */
+/** A one-line progress bar on stderr (redrawn at most 5 times a second; every 25% when stderr is not a terminal). */
 export class Progress {
   private last = 0;
+  private lastTenth = -1;
+  private finished = false;
   private readonly start = performance.now();
+  private readonly tty = Boolean(process.stderr.isTTY);
   constructor(
     private readonly label: string,
     private readonly total: number,
   ) {
-    this.draw(0, true);
+    if (this.tty) this.draw(0);
   }
   update(done: number): void {
-    const now = performance.now();
-    if (now - this.last < 200 && done < this.total) return;
-    this.last = now;
-    this.draw(done, false);
-  }
-  private draw(done: number, force: boolean) {
-    if (!force && !process.stderr.isTTY && done < this.total) {
-      // Not a terminal: print at most every 10%.
-      const step = Math.max(1, Math.floor(this.total / 10));
-      if (Math.floor(done / step) === Math.floor((done - 1) / step)) return;
+    if (this.finished) return;
+    if (done >= this.total) return this.done();
+    if (this.tty) {
+      const now = performance.now();
+      if (now - this.last < 200) return;
+      this.last = now;
+      this.draw(done);
+      return;
     }
+    const tenth = Math.floor((done / Math.max(1, this.total)) * 4); // quarters
+    if (tenth > this.lastTenth && tenth > 0) {
+      this.lastTenth = tenth;
+      this.draw(done);
+    }
+  }
+  private draw(done: number) {
     const width = 30;
     const frac = this.total === 0 ? 1 : Math.min(1, done / this.total);
     const filled = Math.round(frac * width);
     const secs = (performance.now() - this.start) / 1000;
-    const line = `  ${this.label.padEnd(34)} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${done}/${this.total} ${secs.toFixed(1)}s`;
-    process.stderr.write(process.stderr.isTTY ? `\r${line}` : `${line}\n`);
+    const line = `  ${this.label.padEnd(36)} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}% ${done}/${this.total} ${secs.toFixed(1)}s`;
+    process.stderr.write(this.tty ? `\r${line}` : `${line}\n`);
   }
   done(): void {
-    this.draw(this.total, true);
-    if (process.stderr.isTTY) process.stderr.write("\n");
+    if (this.finished) return;
+    this.finished = true;
+    this.draw(this.total);
+    if (this.tty) process.stderr.write("\n");
   }
 }
 
