@@ -6,7 +6,7 @@
  */
 import { Context, Effect, Layer } from "effect";
 import type { Role } from "../schemas/names.ts";
-import { Config, ConfigLive, Nats, NatsLive, type NatsvecConfig } from "../runtime/services.ts";
+import { Config, ConfigLive, Nats, NatsLive, openNats, type NatsvecConfig } from "../runtime/services.ts";
 import { openStorage, type Storage } from "../runtime/storage.ts";
 import { registerNode } from "../runtime/registry.ts";
 import { log } from "../runtime/log.ts";
@@ -51,13 +51,28 @@ const starters: Record<RunnableRole, (h: Nats["Type"], s: Storage, c: NatsvecCon
 };
 
 /** Start one role for the lifetime of the scope. */
+/**
+ * Roles that move segment files (tens of MB) get a NATS connection of their own, so a bulk
+ * transfer cannot hold up requests, time ticks and heartbeats queued on the shared connection.
+ */
+const BULK_ROLES: ReadonlySet<RunnableRole> = new Set(["datanode", "indexnode", "querynode"] as RunnableRole[]);
+
 const role = (name: RunnableRole) =>
   Effect.gen(function* () {
-    const h = yield* Nats;
-    const storage = yield* StorageService;
     const config = yield* Config;
+    let h = yield* Nats;
+    let storage = yield* StorageService;
+    if (BULK_ROLES.has(name)) {
+      h = yield* Effect.acquireRelease(
+        Effect.promise(() => openNats(config, `natsvec-${name}`)),
+        (c) => Effect.promise(() => c.nc.drain().catch(() => undefined)),
+      );
+      const bulk = h;
+      storage = yield* Effect.promise(() => openStorage(bulk, config));
+    }
+    const [hh, ss] = [h, storage];
     const handle = yield* Effect.acquireRelease(
-      Effect.sync(() => starters[name](h, storage, config)),
+      Effect.sync(() => starters[name](hh, ss, config)),
       (r) => Effect.promise(() => r.stop().catch((e) => log.error(`stopping ${name} failed`, e))),
     );
     return handle;
