@@ -1,24 +1,19 @@
 import { randomBytes } from "node:crypto";
 import type { ObjectStore } from "@nats-io/obj";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ChecksumMismatch, TS_FIELD_ID, decodeSegment, encodeSegment } from "../engine/binlog.ts";
 import { fld, makeSchema } from "../engine/testkit.ts";
 import { objectNames } from "../schemas/names.ts";
-import { useNatsServer } from "../test/harness/nats.ts";
+import { useStorage } from "../test/harness/storage.ts";
 import { BlobReadStalled, MemoryBlobs, ObjectStoreBlobs, type BlobStore } from "./blob.ts";
-import { defaultConfig, openNats, type NatsHandles } from "./services.ts";
-import { openStorage, type Storage } from "./storage.ts";
+import type { NatsHandles } from "./services.ts";
+import type { Storage } from "./storage.ts";
 
-const nats = useNatsServer();
+const env = useStorage();
 let h: NatsHandles;
 let storage: Storage;
-beforeAll(async () => {
-  const config = defaultConfig({ natsUrl: nats.get().url });
-  h = await openNats(config);
-  storage = await openStorage(h, config);
-});
-afterAll(async () => {
-  await h?.nc.close();
+beforeAll(() => {
+  ({ h, storage } = env.get());
 });
 
 const equalBytes = (a: Uint8Array | undefined, b: Uint8Array): boolean =>

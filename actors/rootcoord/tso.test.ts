@@ -1,20 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { useNatsServer } from "../../test/harness/nats.ts";
-import { defaultConfig, openNats, type NatsHandles } from "../../runtime/services.ts";
-import { openStorage, type Storage } from "../../runtime/storage.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useStorage } from "../../test/harness/storage.ts";
+import type { NatsHandles } from "../../runtime/services.ts";
+import type { Storage } from "../../runtime/storage.ts";
 import { physicalMsOf } from "../../schemas/ids.ts";
 import { Tso, TSO_WINDOW_MS } from "./tso.ts";
 
-const nats = useNatsServer();
+const env = useStorage();
 let h: NatsHandles;
 let storage: Storage;
-beforeAll(async () => {
-  const config = defaultConfig({ natsUrl: nats.get().url });
-  h = await openNats(config);
-  storage = await openStorage(h, config);
-});
-afterAll(async () => {
-  await h?.nc.close();
+beforeAll(() => {
+  ({ h, storage } = env.get());
 });
 
 describe("timestamp oracle", () => {
