@@ -7,11 +7,12 @@
  * shard keeps deletes applied (follower.ts). Serves
  * `<root>.querynode.<nodeId>.{search,query,stats}`.
  */
-import { ConsistencyTimeout, InvalidParameter, StaleView } from "../../schemas/errors.ts";
+import { ConsistencyTimeout, InvalidParameter, StaleView, Unexpected } from "../../schemas/errors.ts";
 import { metaKeys } from "../../schemas/names.ts";
 import type { SegmentRecord, ServingView, ShardCheckpoint, ViewSegment } from "../../schemas/segment.ts";
-import type { CollectionSchema } from "../../schemas/collection.ts";
-import { ChecksumMismatch, decodeDeltaLog } from "../../engine/binlog.ts";
+import type { CollectionSchema, FieldSchema } from "../../schemas/collection.ts";
+import { ChecksumMismatch, decodeDeltaLog, decodeFieldLog } from "../../engine/binlog.ts";
+import type { Column } from "../../engine/columns.ts";
 import { IndexWorkerPool, type IndexHandle } from "../../engine/index/pool.ts";
 import type { SearchResult } from "../../engine/index/kernels.ts";
 import type { BuildParams, IndexType } from "../../engine/index/types.ts";
@@ -26,7 +27,7 @@ import type { Storage } from "../../runtime/storage.ts";
 import { SHARD_VERBS, type PositionReply, type PositionRequest } from "../streamingnode/protocol.ts";
 import { ShardFollower } from "./follower.ts";
 import { querySegments, searchSegments } from "./read.ts";
-import { decodeSegmentSliced, LoadedSegment } from "./segment.ts";
+import { decodeSegmentSliced, LoadedSegment, vectorLogBytes } from "./segment.ts";
 import {
   QUERYNODE_VERBS,
   type QnQueryReply,
@@ -41,7 +42,11 @@ export * from "./protocol.ts";
 /** What the query node needs of the index worker pool (engine/index/pool.ts). */
 export interface QueryIndexPool {
   build(type: IndexType, metric: Metric, vectors: Float32Array, dim: number, params?: BuildParams): Promise<Uint8Array>;
-  load(bytes: Uint8Array): Promise<IndexHandle>;
+  load(bytes: Uint8Array, opts?: { transfer?: boolean }): Promise<IndexHandle>;
+  /** Keep raw vectors in a worker as a FLAT index (no build round trip). */
+  loadFlat(metric: Metric, vectors: Float32Array, dim: number, opts?: { transfer?: boolean }): Promise<IndexHandle>;
+  /** The exact stored vectors of some rows (handles with `exactVectors` only). */
+  vectors(handle: IndexHandle, rows: ArrayLike<number>): Promise<Float32Array>;
   search(handle: IndexHandle, queries: Float32Array[], k: number, params: { ef?: number; nprobe?: number }, allow?: Uint8Array): Promise<SearchResult[]>;
   unload(handle: IndexHandle): Promise<void>;
   close(): Promise<void>;
@@ -60,8 +65,24 @@ export interface QueryNodeHandle {
   stop(): Promise<void>;
 }
 
-/** At most this many segments load at once (each reads, decodes and loads indexes). */
-const LOAD_CONCURRENCY = 2;
+/**
+ * At most this many segments load at once (each reads its objects, decodes
+ * them and hands its indexes to the workers). Their reads queue for the
+ * Object Store (OBJECT_READS) while the others decode and load, so the store
+ * stays busy; the memory of objects read but not yet loaded stays bounded.
+ */
+const LOAD_CONCURRENCY = 4;
+/**
+ * At most this many Object Store reads at once (FIFO), whatever the number of
+ * loads. Each read is an ordered push consumer on this node's one connection;
+ * several large ones together outrun the client, the connection passes the
+ * server's max pending (64 MiB: "Slow Consumer Detected"), the server drops
+ * messages and the reads stall until the blob store's idle watchdog (30 s)
+ * retries them. One read at a time already runs at the connection's pace
+ * (~70 MB/s measured), and the loads still overlap: one segment reads while
+ * others decode and hand their indexes to the workers.
+ */
+const OBJECT_READS = 1;
 /** Failed loads and unconfirmed flips are retried from this periodic pass. */
 const SYNC_MS = 2_000;
 
@@ -115,16 +136,28 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
 
   const memoryUsed = () => {
     let n = 0;
-    for (const s of slots.values()) if (s.state !== "failed") n += s.bytes;
+    for (const s of slots.values()) if (s.state !== "failed") n += s.seg ? s.seg.memoryBytes() : s.bytes;
     return n;
   };
 
   // ------------------------------------------------------------------ loading
 
+  /** Object reads in flight and waiting (FIFO), see OBJECT_READS. */
+  let reading = 0;
+  const readQueue: (() => void)[] = [];
+
   const getBlob = async (name: string): Promise<Uint8Array> => {
-    const b = await blobs.get(name);
-    if (!b) throw new ChecksumMismatch(name, "object missing from the segments store");
-    return b;
+    if (reading >= OBJECT_READS) await new Promise<void>((r) => readQueue.push(r));
+    else reading++;
+    try {
+      const b = await blobs.get(name);
+      if (!b) throw new ChecksumMismatch(name, "object missing from the segments store");
+      return b;
+    } finally {
+      const next = readQueue.shift();
+      if (next) next(); // the slot passes on
+      else reading--;
+    }
   };
 
   const checkpointOf = async (c: number, shard: number): Promise<number> =>
@@ -139,25 +172,59 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
     }
   };
 
-  /** Rough resident size of a segment before loading it (decoded columns + indexes + a FLAT copy of unindexed vectors). */
+  /**
+   * Rough resident size of a segment before loading it: the decoded scalar
+   * columns and per-row state, plus each vector field once: its index (whose
+   * binlog is not loaded) or, unindexed, its raw vectors as a FLAT in the pool
+   * (+ 8 bytes/row of COSINE norms).
+   */
   const estimateBytes = (rec: SegmentRecord, schema: CollectionSchema): number => {
     let n = rec.sizeBytes + rec.rowCount * 16;
     for (const f of schema.fields) {
       if (f.dataType !== "FloatVector") continue;
       const idx = rec.indexes[f.name];
-      n += idx ? idx.sizeBytes : rec.rowCount * (f.dim ?? 0) * 4;
+      n += idx ? idx.sizeBytes - vectorLogBytes(rec.rowCount, f.dim ?? 0) : rec.rowCount * 8;
     }
     return n;
   };
 
+  const unloadQuietly = (handle: H) => pool.unload(handle).catch((e) => log.warn(`querynode ${me}: unloading an index failed: ${(e as Error).message}`));
+
   const freeHandles = async (seg: LoadedSegment<H>) => {
-    const p = pool;
     const handles: (H | undefined)[] = [...seg.indexes.values()].map((i) => i.handle);
-    for (const f of seg.flats.values()) handles.push(await f.catch(() => undefined));
+    const flats = [...seg.flats.values(), ...seg.retiredFlats.splice(0)];
     seg.indexes.clear();
     seg.flats.clear();
-    for (const handle of handles) if (handle !== undefined) await p.unload(handle).catch((e) => log.warn(`querynode ${me}: unloading an index failed: ${(e as Error).message}`));
+    for (const f of flats) handles.push(await f.catch(() => undefined));
+    for (const handle of handles) if (handle !== undefined) await unloadQuietly(handle);
   };
+
+  /** Unload the FLATs a segment no longer uses, once no read holds it. */
+  const freeRetiredFlats = async (slot: Slot<H>) => {
+    const seg = slot.seg;
+    if (!seg || slot.readers > 0 || seg.retiredFlats.length === 0) return;
+    for (const f of seg.retiredFlats.splice(0)) {
+      const handle = await f.catch(() => undefined);
+      if (handle === undefined) continue;
+      seg.extraBytes -= handle.memoryBytes;
+      await unloadQuietly(handle);
+    }
+  };
+
+  /** The field now has an index: its FLATs (raw vectors) go. */
+  const retireFlats = (slot: Slot<H>, field: string) => {
+    const seg = slot.seg!;
+    for (const [key, p] of [...seg.flats]) {
+      if (!key.startsWith(`${field}/`)) continue;
+      seg.flats.delete(key);
+      seg.retiredFlats.push(p);
+    }
+    void freeRetiredFlats(slot);
+  };
+
+  /** Metric of the FLAT an unindexed field's vectors go into at load: the field's index definition, else the proxy's default. */
+  const defaultMetric = (indexes: readonly { fieldName: string; metricType: Metric }[], field: string): Metric =>
+    indexes.find((i) => i.fieldName === field)?.metricType ?? "COSINE";
 
   const load = async (slot: Slot<H>) => {
     const { collectionId: c, segmentId: id } = slot;
@@ -173,24 +240,44 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
       throw new MemoryBudgetExceeded(`needs ~${estimate} bytes, ${used} of the ${budgetBytes}-byte budget are in use`);
     slot.bytes = estimate;
 
-    const fieldIds = Object.keys(rec.objects.fields).map(Number);
-    const [statsBytes, ...logBytes] = await Promise.all([getBlob(rec.objects.stats), ...fieldIds.map((f) => getBlob(rec.objects.fields[f]!))]);
+    const t0 = Date.now();
+    // A vector field with an index is served by the index alone: its binlog is not read.
+    const vectorFields = coll.schema.fields.filter((f) => f.dataType === "FloatVector");
+    const indexed = vectorFields.filter((f) => rec.indexes[f.name] !== undefined);
+    const skip = new Set(indexed.map((f) => f.fieldId));
+    const fieldIds = Object.keys(rec.objects.fields)
+      .map(Number)
+      .filter((f) => !skip.has(f));
+    // All of the segment's reads queue at once (stats, scalar logs, index files): back to back, FIFO.
+    const [statsBytes, logBytes, indexBytes] = await Promise.all([
+      getBlob(rec.objects.stats),
+      Promise.all(fieldIds.map((f) => getBlob(rec.objects.fields[f]!))),
+      Promise.all(indexed.map((f) => getBlob(rec.indexes[f.name]!.object))),
+    ]);
     const logs = new Map<number, Uint8Array>(fieldIds.map((f, i) => [f, logBytes[i]!]));
     if (slot.retired) return;
-    const decoded = await decodeSegmentSliced(coll.schema, rec, logs, statsBytes!);
+    const decoded = await decodeSegmentSliced(coll.schema, rec, logs, statsBytes, skip);
     logs.clear();
+    const tRead = Date.now();
     const seg = new LoadedSegment<H>(rec, coll.schema, decoded.batch, decoded.insertTs, decoded.stats);
     let latest = rec;
     try {
       const checkpoint = await checkpointOf(c, rec.shard);
       await applyDeltas(seg, rec, checkpoint);
-      const p = pool;
-      for (const [field, info] of Object.entries(rec.indexes)) {
-        if (slot.retired) break;
-        const handle = await p.load(await getBlob(info.object));
+      for (let i = 0; i < indexed.length && !slot.retired; i++) {
+        const field = indexed[i]!.name;
+        const info = rec.indexes[field]!;
+        // Handed over (transferred, not copied) to the worker.
+        const handle = await pool.load(indexBytes[i]!, { transfer: true });
+        indexBytes[i] = new Uint8Array(0);
         seg.indexes.set(field, { handle, fieldName: field, indexType: handle.type, metric: handle.metric, sizeBytes: handle.memoryBytes });
         if (handle.count !== seg.rowCount)
           throw new ChecksumMismatch(info.object, `index covers ${handle.count} rows, segment ${id} has ${seg.rowCount}`);
+      }
+      // Unindexed vectors move into a FLAT in the pool; this thread keeps no copy.
+      for (const f of vectorFields) {
+        if (slot.retired || skip.has(f.fieldId)) continue;
+        await flatHandle(seg, f.name, defaultMetric(coll.indexes, f.name));
       }
       if (slot.retired) {
         await freeHandles(seg);
@@ -220,7 +307,10 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
     slot.seg = seg;
     slot.bytes = seg.memoryBytes();
     slot.state = "ready";
-    log.info(`querynode ${me}: loaded segment ${id} of collection ${c} (${seg.rowCount} rows, ${seg.indexes.size} indexes)`);
+    log.info(
+      `querynode ${me}: loaded segment ${id} of collection ${c} (${seg.rowCount} rows, ${seg.indexes.size} indexes, ${slot.bytes} bytes; ` +
+        `read+decode ${tRead - t0} ms, total ${Date.now() - t0} ms)`,
+    );
     // An index built while we loaded (its record change came before we were ready).
     void addIndexes(slot, latest);
   };
@@ -233,13 +323,14 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
       if (seg.indexes.has(field) || slot.indexing.has(field)) continue;
       slot.indexing.add(field);
       try {
-        const handle = await pool.load(await getBlob(info.object));
+        const handle = await pool.load(await getBlob(info.object), { transfer: true });
         if (slot.retired || handle.count !== seg.rowCount) {
           await pool.unload(handle);
           if (!slot.retired) log.error(`querynode ${me}: index ${info.object} covers ${handle.count} rows, segment ${seg.segmentId} has ${seg.rowCount}; not used`);
           continue;
         }
         seg.indexes.set(field, { handle, fieldName: field, indexType: handle.type, metric: handle.metric, sizeBytes: handle.memoryBytes });
+        retireFlats(slot, field);
         slot.bytes = seg.memoryBytes();
         log.info(`querynode ${me}: added the ${handle.type} index of field '${field}' to segment ${seg.segmentId}`);
       } catch (e) {
@@ -408,7 +499,7 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
       release: () => {
         for (const s of held) {
           s.readers--;
-          if (s.retired && s.readers === 0 && s.seg) void freeHandles(s.seg);
+          if (s.readers === 0 && s.seg) void (s.retired ? freeHandles(s.seg) : freeRetiredFlats(s));
         }
       },
     };
@@ -441,14 +532,98 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
     return coll.schema;
   };
 
+  const vectorField = (seg: LoadedSegment<H>, field: string): FieldSchema => {
+    const f = seg.schema.fields.find((x) => x.name === field);
+    if (!f || f.dataType !== "FloatVector") throw new InvalidParameter({ message: `field '${field}' is not a vector field of the collection` });
+    return f;
+  };
+
+  /** Verified binlog reads of vector fields in flight, by object (concurrent requests share one; nothing is kept after). */
+  const vectorLogReads = new Map<string, Promise<Float32Array>>();
+
+  /** All vectors of a field, from its binlog (verified; a corrupt or missing object is reported as such, never served). */
+  const readVectorLog = (seg: LoadedSegment<H>, f: FieldSchema): Promise<Float32Array> => {
+    const what = seg.record.objects.fields[f.fieldId] ?? `insert log of fieldId ${f.fieldId}`;
+    let p = vectorLogReads.get(what);
+    if (!p) {
+      p = (async () => {
+        try {
+          if (seg.record.objects.fields[f.fieldId] === undefined) throw new ChecksumMismatch(what, `segment ${seg.segmentId} has no insert log for fieldId ${f.fieldId}`);
+          const col = decodeFieldLog(await getBlob(what), { field: f, what }) as Column;
+          if (col.kind !== "vector" || col.data.length !== seg.rowCount * col.dim)
+            throw new ChecksumMismatch(what, `${col.kind === "vector" ? col.data.length / col.dim : "no"} vectors, segment ${seg.segmentId} has ${seg.rowCount} rows`);
+          return col.data;
+        } catch (e) {
+          if (!(e instanceof ChecksumMismatch)) throw e;
+          throw new Unexpected({ message: `the vectors of field '${f.name}' of segment ${seg.segmentId} cannot be read: ${e.message}` });
+        }
+      })();
+      vectorLogReads.set(what, p);
+      const done = () => vectorLogReads.delete(what);
+      p.then(done, done);
+    }
+    return p;
+  };
+
+  /** A FLAT of this field already in the pool (any metric): it holds the exact vectors. */
+  const someFlat = async (seg: LoadedSegment<H>, field: string, except: string): Promise<H | undefined> => {
+    for (const [key, p] of seg.flats) {
+      if (key === except || !key.startsWith(`${field}/`)) continue;
+      const h = await p.catch(() => undefined);
+      if (h) return h;
+    }
+    return undefined;
+  };
+
+  /**
+   * Vectors of `rows` exactly as inserted, without a copy held here: from the
+   * field's index when it keeps them (FLAT; HNSW, IVF_FLAT under L2/IP), else
+   * from a FLAT of the field, else (an index that stores unit vectors or
+   * codes) from the field's binlog, read for this request only.
+   */
+  const fetchVectors = async (seg: LoadedSegment<H>, field: string, rows: Int32Array): Promise<Float32Array> => {
+    const f = vectorField(seg, field);
+    const dim = f.dim!;
+    const held = seg.vectors(field);
+    if (held) {
+      const out = new Float32Array(rows.length * dim);
+      rows.forEach((r, i) => out.set(held.data.subarray(r * dim, (r + 1) * dim), i * dim));
+      return out;
+    }
+    const index = seg.indexes.get(field);
+    if (index?.handle.exactVectors) return pool.vectors(index.handle, rows);
+    const flat = await someFlat(seg, field, "");
+    if (flat) return pool.vectors(flat, rows);
+    const all = await readVectorLog(seg, f);
+    const out = new Float32Array(rows.length * dim);
+    rows.forEach((r, i) => out.set(all.subarray(r * dim, (r + 1) * dim), i * dim));
+    return out;
+  };
+
+  /**
+   * A FLAT index of the field's raw vectors for `metric` in the pool (fields
+   * without an index), made once per metric. The vectors come from the
+   * main-thread column while the segment loads (handed over, then dropped
+   * here), afterwards from another FLAT of the field or the binlog.
+   */
   const flatHandle = (seg: LoadedSegment<H>, field: string, metric: Metric): Promise<H> => {
     const key = `${field}/${metric}`;
     let p = seg.flats.get(key);
     if (!p) {
       p = (async () => {
-        const v = seg.vectors(field);
-        if (!v) throw new InvalidParameter({ message: `field '${field}' is not a vector field of the collection` });
-        const handle = await pool.load(await pool.build("FLAT", metric, v.data, v.dim));
+        const f = vectorField(seg, field);
+        const dim = f.dim!;
+        const held = seg.vectors(field);
+        let data: Float32Array;
+        if (held) data = held.data;
+        else {
+          const other = await someFlat(seg, field, key);
+          data = other ? await pool.vectors(other, Int32Array.from({ length: seg.rowCount }, (_, i) => i)) : (await readVectorLog(seg, f)).slice();
+        }
+        const loading = pool.loadFlat(metric, data, dim, { transfer: true });
+        // Posted (transferred when it spans its buffer): this thread's copy goes now.
+        if (held) seg.dropVectors(field);
+        const handle = await loading;
         seg.extraBytes += handle.memoryBytes;
         return handle;
       })();
@@ -477,12 +652,12 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
 
   const search = async (raw: QnSearchRequest, ctx: RequestContext): Promise<QnSearchReply> => {
     const b = clean(raw);
-    return withSegments(b, ctx, async (schema, segs) => ({ results: await searchSegments({ pool, flatHandle }, schema, segs, b) }));
+    return withSegments(b, ctx, async (schema, segs) => ({ results: await searchSegments({ pool, flatHandle, vectors: fetchVectors }, schema, segs, b) }));
   };
 
   const query = async (raw: QnQueryRequest, ctx: RequestContext): Promise<QnQueryReply> => {
     const b = clean(raw);
-    return withSegments(b, ctx, (schema, segs) => querySegments(schema, segs, b));
+    return withSegments(b, ctx, (schema, segs) => querySegments({ vectors: fetchVectors }, schema, segs, b));
   };
 
   const stats = (): QnStatsReply => {

@@ -2,7 +2,9 @@
  * querycoord + querynode against a real nats-server: sealed segments written
  * by hand (engine/binlog objects in the Object Store, records in the meta KV)
  * get assigned, loaded and served; search matches brute force; WAL deletes
- * hide rows; a corrupt binlog is refused; a dead node's segments move.
+ * hide rows; a corrupt binlog is refused; an indexed vector field is served
+ * from its index without reading its binlog, and vector outputs are exact;
+ * a dead node's segments move.
  *
  * Scaffolding: no streaming node runs here. A tiny responder on the shard's
  * real `position` subject answers like the shard owner would (the shard's last
@@ -17,9 +19,9 @@ import type { LoadRecord, SegmentRecord, ServingView, ShardCheckpoint } from "..
 import { encodeSegment } from "../../engine/binlog.ts";
 import type { RowBatch } from "../../engine/columns.ts";
 import { buildIndex } from "../../engine/index/index.ts";
-import { distance } from "../../engine/search.ts";
+import { distance, type Metric } from "../../engine/search.ts";
 import { fld, makeSchema, rng } from "../../engine/testkit.ts";
-import { ObjectStoreBlobs } from "../../runtime/blob.ts";
+import { ObjectStoreBlobs, type BlobStore } from "../../runtime/blob.ts";
 import { RequestClient } from "../../runtime/client.ts";
 import { packMsgpack } from "../../runtime/codec.ts";
 import { serveEndpoints, type ServedEndpoints } from "../../runtime/host.ts";
@@ -77,7 +79,19 @@ describe("querycoord + querynode", () => {
   const live = new Map<number, Rows>();
   const deleted = new Set<bigint>();
 
-  const writeSegment = async (rows: Rows, opts: { index?: boolean; corrupt?: boolean; walTo: number }) => {
+  /** Every object name qn1 reads from the segments store. */
+  const qn1Reads: string[] = [];
+  const recording = (inner: BlobStore): BlobStore => ({
+    put: (name, bytes) => inner.put(name, bytes),
+    get: (name) => {
+      qn1Reads.push(name);
+      return inner.get(name);
+    },
+    delete: (name) => inner.delete(name),
+    list: (prefix) => inner.list(prefix),
+  });
+
+  const writeSegment = async (rows: Rows, opts: { index?: boolean; metric?: Metric; corrupt?: boolean; walTo: number }) => {
     const blobs = new ObjectStoreBlobs(storage.segments);
     const { fieldLogs, stats, segmentStats } = encodeSegment(schema, batchOf(rows), new BigUint64Array(ROWS).fill(1n));
     const fields: Record<number, string> = {};
@@ -92,10 +106,11 @@ describe("querycoord + querynode", () => {
     await blobs.put(statsName, stats);
     const indexes: Record<string, SegmentRecord["indexes"][string]> = {};
     if (opts.index) {
-      const bytes = buildIndex("HNSW", "L2", rows.vecs, DIM, { M: 16, efConstruction: 200 }).serialize();
+      const metric = opts.metric ?? "L2";
+      const bytes = buildIndex("HNSW", metric, rows.vecs, DIM, { M: 16, efConstruction: 200 }).serialize();
       const object = objectNames.index(C, PART, rows.segmentId, 1);
       await blobs.put(object, bytes);
-      indexes.vec = { indexName: "vec_idx", fieldName: "vec", indexType: "HNSW", metricType: "L2", params: {}, object, sizeBytes: bytes.length, builtAtMs: Date.now() };
+      indexes.vec = { indexName: "vec_idx", fieldName: "vec", indexType: "HNSW", metricType: metric, params: {}, object, sizeBytes: bytes.length, builtAtMs: Date.now() };
     }
     const rec: SegmentRecord = {
       segmentId: rows.segmentId,
@@ -197,7 +212,7 @@ describe("querycoord + querynode", () => {
       "test position responder",
     );
     reg1 = registerNode(h, storage, config, ["querynode"]);
-    qn1 = startQueryNode(h, storage, config);
+    qn1 = startQueryNode(h, storage, config, { blobs: recording(new ObjectStoreBlobs(storage.segments)) });
     coord = startQuerycoord(h, storage, config);
     await Promise.all([qn1.ready, coord.ready]);
   });
@@ -331,6 +346,130 @@ describe("querycoord + querynode", () => {
     expect((await view())!.segments[1002]!.state).toBe("serving");
     const { results } = await search([1001, 1002, 1004]);
     queries.forEach((q, qi) => expect(results[qi]!.map((x) => x.pk)).toEqual(bruteForce(q, 10).map((w) => w.pk)));
+  });
+
+  /** The vector of `pk` as inserted. */
+  const vectorOf = (pk: bigint): Float32Array => {
+    const rows = live.get(Number(pk / 1000n))!;
+    const i = rows.pks.indexOf(pk);
+    return rows.vecs.slice(i * DIM, (i + 1) * DIM);
+  };
+  const vectorLog = (segmentId: number) => objectNames.insertLog(C, PART, segmentId, schema.fields[1]!.fieldId);
+  const segStats = async (segmentId: number) => (await qnCall<QnStatsReply>("qn1", QUERYNODE_VERBS.stats, {})).segments.find((x) => x.segmentId === segmentId);
+  const drop = async (ids: number[]) => {
+    for (const id of ids) {
+      await storage.meta.mutate<SegmentRecord>(metaKeys.segment(C, id), (cur) => cur && { ...cur, state: "Dropped", droppedAtMs: Date.now() });
+      live.delete(id);
+    }
+    await waitFor(
+      async () => {
+        const v = await view();
+        return v !== undefined && ids.every((id) => v.segments[id] === undefined);
+      },
+      { what: `segments ${ids.join(", ")} leave the view` },
+    );
+  };
+
+  it("vector outputs are exact: from the HNSW (L2) index, from the index added later, and from the FLAT of an unindexed segment", async () => {
+    // 1001: HNSW L2 since load; 1002: HNSW L2 added after load (its FLATs are gone); 1004: unindexed (FLAT in the pool).
+    const { results } = await search([1001, 1002, 1004], { outputFields: ["tag", "vec"] });
+    queries.forEach((q, qi) => {
+      expect(results[qi]!.map((x) => x.pk)).toEqual(bruteForce(q, 10).map((w) => w.pk));
+      for (const hit of results[qi]!) {
+        expect(hit.fields.vec).toBeInstanceOf(Float32Array);
+        expect(hit.fields.vec).toEqual(vectorOf(hit.pk as bigint));
+        expect(hit.fields.tag).toBe(Number((hit.pk as bigint) % 1000n) % 10);
+      }
+    });
+    const pks = [1001003n, 1002150n, 1004199n, 1004000n];
+    const got = await qnCall<QnQueryReply>("qn1", QUERYNODE_VERBS.query, { collectionId: C, segmentIds: [1001, 1002, 1004], pks, k: 10, outputFields: ["vec", "tag"] });
+    expect(got.pks).toEqual([...pks].sort((a, b) => (a < b ? -1 : 1)));
+    got.rows.forEach((row, i) => expect(row).toEqual({ vec: vectorOf(got.pks[i] as bigint), tag: Number((got.pks[i] as bigint) % 1000n) % 10 }));
+    // Index added later: no FLAT left, the segment's bytes are its scalars plus the index.
+    const s1001 = await segStats(1001);
+    const s1002 = await segStats(1002);
+    expect(s1002!.memoryBytes).toBe(s1001!.memoryBytes);
+  });
+
+  it("an indexed segment never reads its vector binlog: search, filters and scalar outputs work with it corrupt, vector outputs come from the index", async () => {
+    const rows = makeRows(1005, 5);
+    const readsBefore = qn1Reads.length;
+    await writeSegment(rows, { index: true, corrupt: true, walTo: 1 });
+    live.set(rows.segmentId, rows);
+    await waitFor(async () => (await view())?.segments[1005]?.state === "serving", { what: "1005 serving" });
+    const reads = qn1Reads.slice(readsBefore);
+    expect(reads.filter((n) => n.includes("/1005/")).length).toBeGreaterThan(0);
+    expect(reads).not.toContain(vectorLog(1005));
+    // Search over it (plain, broad filter, selective filter) equals brute force.
+    const all = await search([1001, 1002, 1004, 1005], { outputFields: ["tag", "vec"] });
+    queries.forEach((q, qi) => {
+      expect(all.results[qi]!.map((x) => x.pk)).toEqual(bruteForce(q, 10).map((w) => w.pk));
+      for (const hit of all.results[qi]!) expect(hit.fields.vec).toEqual(vectorOf(hit.pk as bigint));
+    });
+    const broad = await search([1005], { filter: "tag in [1, 2, 3]" });
+    queries.forEach((q, qi) =>
+      expect(broad.results[qi]!.map((x) => x.pk)).toEqual(bruteForce(q, 10, (r, i) => r.segmentId === 1005 && [1, 2, 3].includes(r.tags[i]!)).map((w) => w.pk)),
+    );
+    const picked = [1005005n, 1005077n, 1005123n];
+    const narrow = await search([1005], { filter: "id in {ids}", exprParams: { ids: picked }, outputFields: ["vec"] });
+    queries.forEach((q, qi) => {
+      expect(narrow.results[qi]!.map((x) => x.pk)).toEqual(bruteForce(q, 10, (r, i) => picked.includes(r.pks[i]!)).map((w) => w.pk));
+      for (const hit of narrow.results[qi]!) expect(hit.fields.vec).toEqual(vectorOf(hit.pk as bigint));
+    });
+    const byPk = await qnCall<QnQueryReply>("qn1", QUERYNODE_VERBS.query, { collectionId: C, segmentIds: [1005], pks: [1005042n], k: 10, outputFields: ["tag", "vec"] });
+    expect(byPk.rows).toEqual([{ tag: 2, vec: vectorOf(1005042n) }]);
+    expect(qn1Reads.slice(readsBefore)).not.toContain(vectorLog(1005));
+    // Accounting: scalars and per-row state plus the index, once; no copy of the vectors on the main thread.
+    const idx = (await storage.meta.get<SegmentRecord>(metaKeys.segment(C, 1005)))!.value.indexes.vec!;
+    const scalarBytes = ROWS * (1 + 8 + 4 + 8 + 4 + 8); // deleted, insertTs, rowOfSorted, id, tag, sortedPks
+    const st = (await segStats(1005))!;
+    const hnswBytes = idx.sizeBytes + ROWS * 96 + 65536 * 40; // engine/index/hnsw.ts memoryBytes: hnswlib's file (≈ the object less its header) + overheads
+    expect(st.memoryBytes).toBeGreaterThan(scalarBytes + hnswBytes - 1024); // a main-thread copy of the vectors would add ROWS * DIM * 4 = 6400
+    expect(st.memoryBytes).toBeLessThanOrEqual(scalarBytes + hnswBytes);
+    await drop([1005]);
+  });
+
+  it("a COSINE HNSW index keeps unit vectors: vector outputs read the binlog for that request only, and a corrupt one is reported", async () => {
+    const good = makeRows(1006, 6);
+    const bad = makeRows(1007, 7);
+    const readsBefore = qn1Reads.length;
+    await writeSegment(good, { index: true, metric: "COSINE", walTo: 1 });
+    await writeSegment(bad, { index: true, metric: "COSINE", corrupt: true, walTo: 1 });
+    live.set(good.segmentId, good);
+    live.set(bad.segmentId, bad);
+    await waitFor(async () => {
+      const v = await view();
+      return v?.segments[1006]?.state === "serving" && v.segments[1007]?.state === "serving";
+    }, { what: "1006 and 1007 serving" });
+    expect(qn1Reads.slice(readsBefore)).not.toContain(vectorLog(1006));
+    expect(qn1Reads.slice(readsBefore)).not.toContain(vectorLog(1007));
+    // Search (COSINE) and scalar outputs work on both, the corrupt binlog notwithstanding.
+    const cos = await search([1006, 1007], { metric: "COSINE" });
+    queries.forEach((q, qi) => {
+      const want: { pk: bigint; d: number }[] = [];
+      for (const r of [good, bad]) for (let i = 0; i < ROWS; i++) want.push({ pk: r.pks[i]!, d: distance("COSINE", q, 0, r.vecs, i * DIM, DIM) });
+      want.sort((a, b) => b.d - a.d || (a.pk < b.pk ? -1 : 1));
+      expect(cos.results[qi]!.map((x) => x.pk)).toEqual(want.slice(0, 10).map((w) => w.pk));
+      for (const hit of cos.results[qi]!) expect(hit.fields).toEqual({ tag: Number((hit.pk as bigint) % 1000n) % 10 });
+    });
+    // Exact vectors of the intact segment: its binlog is read for the request (and verified), nothing of it is kept.
+    const before = (await segStats(1006))!.memoryBytes;
+    const got = await qnCall<QnQueryReply>("qn1", QUERYNODE_VERBS.query, { collectionId: C, segmentIds: [1006], pks: [1006001n, 1006199n], k: 10, outputFields: ["vec"] });
+    expect(got.rows).toEqual([{ vec: vectorOf(1006001n) }, { vec: vectorOf(1006199n) }]);
+    expect(qn1Reads.slice(readsBefore)).toContain(vectorLog(1006));
+    expect((await segStats(1006))!.memoryBytes).toBe(before);
+    // The corrupt one: scalars fine, the vector output names the corrupt object.
+    const scalars = await qnCall<QnQueryReply>("qn1", QUERYNODE_VERBS.query, { collectionId: C, segmentIds: [1007], pks: [1007003n], k: 10, outputFields: ["tag"] });
+    expect(scalars.rows).toEqual([{ tag: 3 }]);
+    const err = await qnCall<QnQueryReply>("qn1", QUERYNODE_VERBS.query, { collectionId: C, segmentIds: [1007], pks: [1007003n], k: 10, outputFields: ["vec"] }, false).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 65535 });
+    expect((err as Error).message).toMatch(/vectors of field 'vec' of segment 1007 cannot be read: corrupt object '.*\/1007\/insert\/\d+': SHA-256 checksum mismatch/);
+    // The segment keeps serving.
+    expect((await view())!.segments[1007]!.state).toBe("serving");
+    await drop([1006, 1007]);
   });
 
   it("a dead node's segments move to a live node, which loads them with the deletes applied", async () => {

@@ -1,24 +1,24 @@
 /**
- * Reads over loaded sealed segments: vector search (index in the worker pool,
- * or an exact scan) and scalar query, both with filters, partitions and
- * deletes applied. Long loops (filter evaluation, exact scans, pk-ordered
- * scans) run in slices that yield to the event loop, and index searches run in
- * worker threads, so a big read never stalls the node's other requests.
+ * Reads over loaded sealed segments: vector search (the field's index or a
+ * FLAT of its raw vectors, both in the worker pool) and scalar query, both
+ * with filters, partitions and deletes applied. Long loops (filter
+ * evaluation, pk-ordered scans) run in slices that yield to the event loop,
+ * and vector work runs in worker threads, so a big read never stalls the
+ * node's other requests. Vectors are not held on this thread: vector output
+ * fields are fetched for just the returned rows (`SearchDeps.vectors`).
  */
 import type { CollectionSchema } from "../../schemas/collection.ts";
 import { InvalidParameter } from "../../schemas/errors.ts";
 import { batchRowsToObjects } from "../../engine/rows.ts";
 import { compareHits, mergeTopK, type Hit, type Metric } from "../../engine/search.ts";
 import { compileOptionalFilter, FilterError, type CompiledFilter } from "../../engine/expr/index.ts";
-import { dot, inverseNorm, l2sq, negatesScore, TopK, type SearchResult } from "../../engine/index/kernels.ts";
+import type { SearchResult } from "../../engine/index/kernels.ts";
 import type { Pk, SearchHit } from "../streamingnode/protocol.ts";
 import type { QnQueryReply, QnQueryRequest, QnSearchRequest } from "./protocol.ts";
 import { yieldToLoop, type LoadedSegment } from "./segment.ts";
 
 /** Rows evaluated between two yields to the event loop. */
 const SLICE_ROWS = 32_768;
-/** Below this share of allowed rows, an indexed segment is scanned exactly instead of searched. */
-export const EXACT_SCAN_FRACTION = 0.01;
 
 /** The slice of the index worker pool that reads need. */
 export interface SearchPool<H> {
@@ -31,10 +31,15 @@ export interface SearchPool<H> {
   ): Promise<SearchResult[]>;
 }
 
+/** Vectors of some rows of a segment's vector field (rows.length * dim floats, in the order given), exactly as inserted. */
+export type VectorFetch<H> = (seg: LoadedSegment<H>, field: string, rows: Int32Array) => Promise<Float32Array>;
+
 export interface SearchDeps<H> {
   readonly pool: SearchPool<H>;
-  /** A FLAT index of the segment's raw vectors in the pool (built on first use, then cached). */
+  /** A FLAT index of the segment's raw vectors in the pool (for fields without an index; per metric, cached). */
   flatHandle(seg: LoadedSegment<H>, field: string, metric: Metric): Promise<H>;
+  /** Vector output values. */
+  readonly vectors: VectorFetch<H>;
 }
 
 export const compileFor = (schema: CollectionSchema, filter: string | undefined, params: Record<string, unknown> | undefined) => {
@@ -68,64 +73,48 @@ export const allowedRows = async (seg: LoadedSegment, filter: CompiledFilter | u
   return { allow, count };
 };
 
-/** Exact top-k over the allowed rows of a segment (few rows: cheaper than an index walk, and exact). */
-export const exactScan = async (
-  seg: LoadedSegment,
-  field: string,
-  queries: readonly Float32Array[],
-  metric: Metric,
-  k: number,
-  allow: Uint8Array,
-): Promise<SearchResult[]> => {
-  const v = seg.vectors(field);
-  if (!v) throw new InvalidParameter({ message: `field '${field}' is not a vector field of the collection` });
-  const { data, dim } = v;
-  const heaps = queries.map(() => new TopK(k));
-  const invQ = metric === "COSINE" ? queries.map((q) => inverseNorm(q, 0, dim)) : [];
-  const n = seg.rowCount;
-  for (let start = 0; start < n; start += SLICE_ROWS) {
-    if (start > 0) await yieldToLoop();
-    const end = Math.min(n, start + SLICE_ROWS);
-    for (let row = start; row < end; row++) {
-      if (allow[row] === 0) continue;
-      const off = row * dim;
-      const invRow = metric === "COSINE" ? inverseNorm(data, off, dim) : 0;
-      for (let qi = 0; qi < queries.length; qi++) {
-        const q = queries[qi]!;
-        const key =
-          metric === "L2" ? l2sq(q, 0, data, off, dim) : metric === "IP" ? -dot(q, 0, data, off, dim) : -(dot(q, 0, data, off, dim) * invQ[qi]! * invRow);
-        const h = heaps[qi]!;
-        if (key > h.worst) continue;
-        h.push(key, row);
-      }
-    }
-  }
-  return heaps.map((h) => h.drain(negatesScore(metric)));
-};
-
 const numberParam = (params: Record<string, unknown> | undefined, name: string): number | undefined => {
   const v = params?.[name];
   const n = typeof v === "string" ? Number(v) : v;
   return typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.floor(n) : undefined;
 };
 
-/** Row objects for (segment, row) pairs, copying each segment's rows out once. */
-const rowsOut = (schema: CollectionSchema, refs: readonly { seg: LoadedSegment; row: number }[], outputFields: readonly string[]) => {
+/**
+ * Row objects for (segment, row) pairs, copying each segment's rows out once.
+ * Vector fields have no column here: their values come from `vectors`, one
+ * call per segment and field for just these rows.
+ */
+const rowsOut = async <H>(
+  schema: CollectionSchema,
+  refs: readonly { seg: LoadedSegment<H>; row: number }[],
+  outputFields: readonly string[],
+  vectors: VectorFetch<H>,
+): Promise<Record<string, unknown>[]> => {
   const out = new Array<Record<string, unknown>>(refs.length);
   if (outputFields.length === 0) {
     for (let i = 0; i < refs.length; i++) out[i] = {};
     return out;
   }
-  const bySeg = new Map<LoadedSegment, number[]>();
+  const vectorOutputs = schema.fields.filter((f) => f.dataType === "FloatVector" && outputFields.includes(f.name));
+  const bySeg = new Map<LoadedSegment<H>, number[]>();
   refs.forEach((r, i) => {
     const l = bySeg.get(r.seg) ?? [];
     l.push(i);
     bySeg.set(r.seg, l);
   });
-  for (const [seg, idx] of bySeg) {
-    const objs = batchRowsToObjects(schema, seg.batch, idx.map((i) => refs[i]!.row), outputFields);
-    idx.forEach((i, j) => (out[i] = objs[j]!));
-  }
+  await Promise.all(
+    [...bySeg].map(async ([seg, idx]) => {
+      const rows = Int32Array.from(idx, (i) => refs[i]!.row);
+      const objs = batchRowsToObjects(schema, seg.batch, rows, outputFields);
+      for (const f of vectorOutputs) {
+        if (seg.batch.columns[f.name] !== undefined) continue; // still held here: copied above
+        const dim = f.dim!;
+        const data = await vectors(seg, f.name, rows);
+        objs.forEach((o, j) => (o[f.name] = data.slice(j * dim, (j + 1) * dim)));
+      }
+      idx.forEach((i, j) => (out[i] = objs[j]!));
+    }),
+  );
   return out;
 };
 
@@ -159,15 +148,12 @@ export const searchSegments = async <H>(
       const index = seg.indexes.get(req.field);
       if (index && index.metric !== req.metric)
         throw new InvalidParameter({ message: `metric type ${req.metric} does not match the index of field '${req.field}' (${index.metric})` });
-      let results: SearchResult[];
-      if (index && count >= seg.rowCount * EXACT_SCAN_FRACTION) {
-        results = await deps.pool.search(index.handle, req.queries, req.k, searchParams, count === seg.rowCount ? undefined : allow);
-      } else if (index) {
-        results = await exactScan(seg, req.field, req.queries, req.metric, req.k, allow);
-      } else {
-        const flat = await deps.flatHandle(seg, req.field, req.metric);
-        results = await deps.pool.search(flat, req.queries, req.k, {}, count === seg.rowCount ? undefined : allow);
-      }
+      // The bitset pre-filters inside the worker; for very selective filters the
+      // index scans the allowed rows exactly there (HNSW: bruteForceLimit).
+      const bits = count === seg.rowCount ? undefined : allow;
+      const results: SearchResult[] = index
+        ? await deps.pool.search(index.handle, req.queries, req.k, searchParams, bits)
+        : await deps.pool.search(await deps.flatHandle(seg, req.field, req.metric), req.queries, req.k, {}, bits);
       return results.map((r) => {
         const hits: Hit[] = new Array(r.rows.length);
         for (let i = 0; i < r.rows.length; i++) hits[i] = { pk: seg.pk(r.rows[i]!), distance: r.distances[i]!, segment: tag, row: r.rows[i]! };
@@ -176,31 +162,35 @@ export const searchSegments = async <H>(
       });
     }),
   );
-  return req.queries.map((_, qi) => {
-    const hits = mergeTopK(
+  const merged = req.queries.map((_, qi) =>
+    mergeTopK(
       perSegment.map((lists) => lists[qi]!),
       req.metric,
       req.k,
-    );
-    const objs = rowsOut(
-      schema,
-      hits.map((h) => ({ seg: wanted[h.segment]!, row: h.row })),
-      req.outputFields ?? [],
-    );
-    return hits.map((h, i) => ({ pk: h.pk, distance: h.distance, fields: objs[i]! }));
-  });
+    ),
+  );
+  // All queries' output rows at once: one vector fetch per segment and field.
+  const refs = merged.flatMap((hits) => hits.map((h) => ({ seg: wanted[h.segment]!, row: h.row })));
+  const objs = await rowsOut(schema, refs, req.outputFields ?? [], deps.vectors);
+  let at = 0;
+  return merged.map((hits) => hits.map((h) => ({ pk: h.pk, distance: h.distance, fields: objs[at++]! })));
 };
 
 const cmpPk = (a: Pk, b: Pk) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Rows matching the filter (and `pks`), not deleted, in pk order: the first k and the total count. */
-export const querySegments = async (schema: CollectionSchema, segs: readonly LoadedSegment[], req: QnQueryRequest): Promise<QnQueryReply> => {
+export const querySegments = async <H>(
+  deps: Pick<SearchDeps<H>, "vectors">,
+  schema: CollectionSchema,
+  segs: readonly LoadedSegment<H>[],
+  req: QnQueryRequest,
+): Promise<QnQueryReply> => {
   if (!Number.isInteger(req.k) || req.k < 0) throw new InvalidParameter({ message: `k must be a non-negative integer, got ${req.k}` });
   const filter = compileFor(schema, req.filter, req.exprParams);
   const parts = req.partitionIds ? new Set(req.partitionIds) : undefined;
   const k = req.countOnly ? 0 : req.k;
   let count = 0;
-  const top: { seg: LoadedSegment; row: number; pk: Pk }[] = [];
+  const top: { seg: LoadedSegment<H>; row: number; pk: Pk }[] = [];
   for (const seg of segs) {
     if (parts && !parts.has(seg.record.partitionId)) continue;
     const pred = filter?.bind(seg.columnSource());
@@ -234,5 +224,5 @@ export const querySegments = async (schema: CollectionSchema, segs: readonly Loa
   if (req.countOnly) return { rows: [], pks: [], count };
   top.sort((a, b) => cmpPk(a.pk, b.pk));
   const first = top.slice(0, k);
-  return { rows: rowsOut(schema, first, req.outputFields ?? []), pks: first.map((t) => t.pk), count };
+  return { rows: await rowsOut(schema, first, req.outputFields ?? [], deps.vectors), pks: first.map((t) => t.pk), count };
 };

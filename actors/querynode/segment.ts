@@ -4,6 +4,13 @@
  * queries), a deleted flag per row, and the handles of its vector indexes in
  * the index worker pool.
  *
+ * Vectors live in the pool only, once: a vector field with an index is never
+ * decoded here (its binlog is not even read: the index holds the vectors), and
+ * the vectors of an unindexed field move into a FLAT index in the pool as the
+ * segment loads. So the batch has no column for vector fields once loaded;
+ * whoever needs vectors asks the pool (or, for an index that does not keep
+ * the inserted values, reads the binlog for that one request).
+ *
  * Rows are immutable; only the deleted flags change (delta logs at load, then
  * WAL deletes). A row once flagged stays flagged: deletes are idempotent, so
  * replaying one twice is harmless.
@@ -43,9 +50,11 @@ export class LoadedSegment<H = unknown> {
   readonly pkName: string;
   /** Vector indexes by field name. */
   readonly indexes = new Map<string, LoadedIndex<H>>();
-  /** FLAT indexes built from the raw vectors, by `field/metric` (segments without an index). */
+  /** FLAT indexes holding the raw vectors, by `field/metric` (fields without an index). */
   readonly flats = new Map<string, Promise<H>>();
-  /** Bytes held elsewhere for this segment (FLAT indexes built on demand). */
+  /** FLAT indexes no longer used (their field got an index), unloaded once no read holds the segment. */
+  readonly retiredFlats: Promise<H>[] = [];
+  /** Bytes held in the pool for this segment besides its indexes (its FLATs). */
   extraBytes = 0;
   /** Delta log objects already applied. */
   readonly appliedDeltas = new Set<string>();
@@ -134,13 +143,18 @@ export class LoadedSegment<H = unknown> {
     };
   }
 
-  /** Raw vectors of a vector field. */
+  /** Raw vectors of a vector field, while they are still held here (only during the load). */
   vectors(field: string): { data: Float32Array; dim: number } | undefined {
     const c = this.batch.columns[field];
     return c?.kind === "vector" ? { data: c.data, dim: c.dim } : undefined;
   }
 
-  /** Resident bytes: columns, flags, stats, plus the indexes' size. */
+  /** Forget the main-thread copy of a vector field (the pool holds it now). */
+  dropVectors(field: string): void {
+    delete this.batch.columns[field];
+  }
+
+  /** Resident bytes: columns, flags, stats, plus the indexes' and FLATs' size in the pool (each vector counted once). */
   memoryBytes(): number {
     let n = this.deleted.byteLength + this.insertTs.byteLength + this.stats.rowOfSorted.byteLength;
     for (const c of Object.values(this.batch.columns)) n += columnBytes(c, this.batch.rowCount);
@@ -170,17 +184,26 @@ const rowsOf = (c: Column | BigUint64Array): number => {
 };
 
 /**
+ * Size of a FloatVector insert log (engine/binlog: 32-byte header, the raw
+ * floats, 32-byte SHA-256; vectors have no validity bitmap).
+ */
+export const vectorLogBytes = (rows: number, dim: number): number => 32 + rows * dim * 4 + 32;
+
+/**
  * Verify and decode a segment's objects one field at a time, yielding to the
  * event loop between fields so requests keep flowing while a big segment
  * loads. Same checks as engine/binlog's decodeSegment (every log present, row
  * counts, sizes, pks matching the stats); throws ChecksumMismatch naming the
- * object on any corruption.
+ * object on any corruption. Vector fields in `skip` (those with an index)
+ * have no log in `logs` and no column in the batch; their logs' size is
+ * taken as what the format dictates for the stats' total.
  */
 export const decodeSegmentSliced = async (
   schema: CollectionSchema,
   record: SegmentRecord,
   logs: Map<number, Uint8Array>,
   statsBytes: Uint8Array,
+  skip: ReadonlySet<number> = new Set(),
 ): Promise<{ batch: RowBatch; insertTs: BigUint64Array; stats: SegmentStats }> => {
   const st = decodeStats(statsBytes, record.objects.stats);
   const pk = primaryField(schema);
@@ -196,6 +219,12 @@ export const decodeSegmentSliced = async (
     return { bytes, what };
   };
   for (const f of segmentFields(schema)) {
+    if (skip.has(f.fieldId) && f.dataType === "FloatVector") {
+      if (record.objects.fields[f.fieldId] === undefined)
+        throw new ChecksumMismatch(`insert log of fieldId ${f.fieldId}`, `segment ${record.segmentId} has no insert log for fieldId ${f.fieldId}`);
+      sizeBytes += vectorLogBytes(n, f.dim ?? 0);
+      continue;
+    }
     await yieldToLoop();
     const { bytes, what } = need(f.fieldId);
     const col = decodeFieldLog(bytes, { field: f, what }) as Column;

@@ -5,11 +5,12 @@
 import type { Metric } from "../search.ts";
 import { decodeIndex, encodeIndex, type DecodedIndex } from "./format.ts";
 import { checkpoint, dot, emptyResult, inverseNorm, l2sq, negatesScore, normalized, TopK, type SearchResult } from "./kernels.ts";
-import { checkBuildArgs, checkSearchArgs, type BuildParams, type SearchParams, type VectorIndex } from "./types.ts";
+import { checkBuildArgs, checkRows, checkSearchArgs, type BuildParams, type SearchParams, type VectorIndex } from "./types.ts";
 
 export class FlatIndex implements VectorIndex {
   readonly type = "FLAT" as const;
   readonly params: Readonly<BuildParams> = {};
+  readonly exactVectors = true;
   /** COSINE only: 1/|row| per row. */
   private readonly invNorms: Float64Array | undefined;
 
@@ -30,6 +31,12 @@ export class FlatIndex implements VectorIndex {
   static build(metric: Metric, vectors: Float32Array, dim: number): FlatIndex {
     const count = checkBuildArgs(vectors, dim);
     return new FlatIndex(metric, dim, count, vectors.slice());
+  }
+
+  /** Wraps `vectors` as is (no copy): the caller hands it over and must not mutate it afterwards. */
+  static adopt(metric: Metric, vectors: Float32Array, dim: number): FlatIndex {
+    const count = checkBuildArgs(vectors, dim);
+    return new FlatIndex(metric, dim, count, vectors);
   }
 
   static decode(d: DecodedIndex): FlatIndex {
@@ -61,6 +68,14 @@ export class FlatIndex implements VectorIndex {
       }
     }
     return heaps.map((h) => h.drain(negatesScore(metric)));
+  }
+
+  rawVectors(rows: ArrayLike<number>): Float32Array {
+    const { dim, data } = this;
+    checkRows(rows, this.count);
+    const out = new Float32Array(rows.length * dim);
+    for (let i = 0; i < rows.length; i++) out.set(data.subarray(rows[i]! * dim, rows[i]! * dim + dim), i * dim);
+    return out;
   }
 
   serialize(): Uint8Array {

@@ -424,3 +424,53 @@ describe("pool never detaches caller memory", () => {
     }
   });
 });
+
+describe("stored vectors read back", () => {
+  const rows = [0, 17, N - 1, 5, 17];
+  const expected = (): Float32Array => {
+    const out = new Float32Array(rows.length * D);
+    rows.forEach((r, i) => out.set(DATA.subarray(r * D, (r + 1) * D), i * D));
+    return out;
+  };
+
+  // Proves rawVectors returns the inserted float32 values exactly where the index keeps them, and refuses (never approximates) where it does not.
+  it.each([
+    ["FLAT", "L2", true],
+    ["FLAT", "COSINE", true],
+    ["HNSW", "L2", true],
+    ["HNSW", "IP", true],
+    ["HNSW", "COSINE", false],
+    ["IVF_FLAT", "IP", true],
+    ["IVF_FLAT", "COSINE", false],
+    ["IVF_SQ8", "L2", false],
+  ] as const)("%s %s: exact = %s", (type, metric, exact) => {
+    const idx = indexFor(type, metric);
+    expect(idx.exactVectors).toBe(exact);
+    if (exact) {
+      expect(idx.rawVectors!(rows)).toEqual(expected());
+      expect(() => idx.rawVectors!([N])).toThrow(IndexParamError);
+    } else expect(() => idx.rawVectors!(rows)).toThrow(IndexParamError);
+  });
+
+  // Proves the pool's loadFlat (raw vectors handed to a worker, no build round trip) searches like a built FLAT, and vectors() reads rows back exactly.
+  it("pool: loadFlat and vectors", async () => {
+    const pool = new IndexWorkerPool(1);
+    try {
+      const owned = DATA.slice();
+      const h = await pool.loadFlat("COSINE", owned, D, { transfer: true });
+      expect(owned.length).toBe(0); // handed over
+      expect([h.type, h.metric, h.count, h.exactVectors]).toEqual(["FLAT", "COSINE", N, true]);
+      sameResults(await pool.search(h, QUERIES.slice(0, 5), K), indexFor("FLAT", "COSINE").search(QUERIES.slice(0, 5), K));
+      expect(await pool.vectors(h, Int32Array.from(rows))).toEqual(expected());
+      const hnsw = await pool.load(indexFor("HNSW", "L2").serialize());
+      expect(hnsw.exactVectors).toBe(true);
+      expect(await pool.vectors(hnsw, rows)).toEqual(expected());
+      const cos = await pool.load(indexFor("HNSW", "COSINE").serialize());
+      expect(cos.exactVectors).toBe(false);
+      await expect(pool.vectors(cos, rows)).rejects.toThrow(/does not keep the inserted vectors/);
+      await expect(pool.vectors(h, [N])).rejects.toThrow(IndexParamError);
+    } finally {
+      await pool.close();
+    }
+  });
+});

@@ -27,7 +27,7 @@
 import type { Metric } from "../search.ts";
 import { decodeIndex, encodeIndex, type DecodedIndex } from "./format.ts";
 import { checkpoint, dot, emptyResult, l2sq, negatesScore, normalized, normalizeRows, prng, TopK, type SearchResult } from "./kernels.ts";
-import { checkBuildArgs, checkSearchArgs, DEFAULT_NLIST, DEFAULT_NPROBE, IndexParamError, type BuildParams, type SearchParams, type VectorIndex } from "./types.ts";
+import { checkBuildArgs, checkRows, checkSearchArgs, DEFAULT_NLIST, DEFAULT_NPROBE, IndexParamError, type BuildParams, type SearchParams, type VectorIndex } from "./types.ts";
 
 export const KMEANS_ITERS = 15;
 export const MAX_TRAIN = 50_000;
@@ -195,6 +195,35 @@ export class IvfIndex implements VectorIndex {
     private readonly sq8: Sq8 | undefined,
   ) {}
 
+  /** Stored position of each row (inverse of `ids`), built on the first `rawVectors()` call. */
+  private positions: Int32Array | undefined;
+
+  /** IVF_FLAT keeps L2 and IP vectors as given; COSINE stores unit vectors, SQ8 codes. */
+  get exactVectors(): boolean {
+    return this.type === "IVF_FLAT" && this.metric !== "COSINE";
+  }
+
+  /** The stored vectors of `rows`: exact for IVF_FLAT under L2 and IP only. */
+  rawVectors(rows: ArrayLike<number>): Float32Array {
+    if (!this.exactVectors || this.vectors === undefined)
+      throw new IndexParamError(`an ${this.type} ${this.metric} index does not store the inserted vectors`);
+    const { dim, count, ids } = this;
+    checkRows(rows, count);
+    let pos = this.positions;
+    if (pos === undefined) {
+      pos = new Int32Array(count);
+      for (let p = 0; p < count; p++) pos[ids[p]!] = p;
+      this.positions = pos;
+    }
+    const data = this.vectors;
+    const out = new Float32Array(rows.length * dim);
+    for (let i = 0; i < rows.length; i++) {
+      const p = pos[rows[i]!]!;
+      out.set(data.subarray(p * dim, p * dim + dim), i * dim);
+    }
+    return out;
+  }
+
   get nlist(): number {
     return this.params.nlist;
   }
@@ -360,6 +389,7 @@ export class IvfIndex implements VectorIndex {
       this.offsets.byteLength +
       this.ids.byteLength +
       (this.vectors?.byteLength ?? 0) +
+      (this.positions?.byteLength ?? 0) +
       (sq ? sq.vmin.byteLength + sq.vscale.byteLength + sq.codes.byteLength + (sq.dqInv?.byteLength ?? 0) : 0)
     );
   }

@@ -38,8 +38,14 @@
  * transferred) unless it is backed by a SharedArrayBuffer (shared, no copy)
  * or `{ transfer: true }` is passed and it spans its whole buffer (that
  * buffer is transferred and becomes detached for the caller); likewise for
- * load's `bytes` and search's bitset. Serialized indexes and search results
- * come back transferred, not copied.
+ * load's `bytes`, loadFlat's `vectors` and search's bitset. Serialized
+ * indexes, search results and `vectors()` come back transferred, not copied.
+ *
+ * Stored vectors: `loadFlat` keeps raw vectors in a search worker as a FLAT
+ * index (no build/serialize round trip), and `vectors(handle, rows)` reads
+ * rows back from any index whose handle says `exactVectors` (the inserted
+ * float32 values: FLAT; HNSW and IVF_FLAT under L2/IP), so a caller need not
+ * keep its own copy of the vectors.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
@@ -55,6 +61,8 @@ export interface IndexHandle {
   readonly dim: number;
   readonly count: number;
   readonly memoryBytes: number;
+  /** `vectors()` returns the exact inserted values (FLAT; HNSW and IVF_FLAT under L2/IP). */
+  readonly exactVectors: boolean;
 }
 
 /** A worker died (or the pool closed) before the request completed, or the handle's worker died. */
@@ -79,7 +87,9 @@ export const CRASH_EXIT_CODE = 70;
 export type WorkerRequest =
   | { id: number; op: "build"; type: IndexType; metric: Metric; dim: number; params: BuildParams; vectors: Float32Array }
   | { id: number; op: "load"; handle: number; bytes: Uint8Array }
+  | { id: number; op: "adoptFlat"; handle: number; metric: Metric; dim: number; vectors: Float32Array }
   | { id: number; op: "search"; handle: number; queries: Float32Array; k: number; params: SearchParams; allow?: Uint8Array }
+  | { id: number; op: "vectors"; handle: number; rows: Int32Array }
   | { id: number; op: "unload"; handle: number }
   | { id: 0; op: "exit" | "crash" };
 
@@ -94,6 +104,7 @@ interface LoadInfo {
   dim: number;
   count: number;
   memoryBytes: number;
+  exactVectors: boolean;
 }
 
 interface PackedResults {
@@ -121,6 +132,8 @@ interface Slot {
   /** Handles loaded in the current worker, and their total memoryBytes. */
   handles: Set<number>;
   bytes: number;
+  /** Bytes of loads in flight to this worker (for placement). */
+  incoming: number;
   lastError: string | undefined;
   idleTimer: NodeJS.Timeout | undefined;
 }
@@ -161,6 +174,7 @@ export class IndexWorkerPool {
       pending: new Map(),
       handles: new Set(),
       bytes: 0,
+      incoming: 0,
       lastError: undefined,
       idleTimer: undefined,
     });
@@ -181,13 +195,52 @@ export class IndexWorkerPool {
   }
 
   /** Load serialized index bytes into a search worker and keep it there under a handle. */
-  async load(bytes: Uint8Array, opts: { transfer?: boolean } = {}): Promise<IndexHandle> {
+  load(bytes: Uint8Array, opts: { transfer?: boolean } = {}): Promise<IndexHandle> {
+    const [b, transfer] = outgoing(bytes, opts.transfer === true);
+    return this.place(bytes.byteLength, (id) => ({ id: 0, op: "load", handle: id, bytes: b }), transfer);
+  }
+
+  /**
+   * Keep `vectors` (count * dim floats) in a search worker as a FLAT index of
+   * `metric`, without the build/serialize round trip (same transfer rules as
+   * `load`: pass `{ transfer: true }` to hand the buffer over instead of
+   * copying it).
+   */
+  loadFlat(metric: Metric, vectors: Float32Array, dim: number, opts: { transfer?: boolean } = {}): Promise<IndexHandle> {
+    const [v, transfer] = outgoing(vectors, opts.transfer === true);
+    return this.place(vectors.byteLength, (id) => ({ id: 0, op: "adoptFlat", handle: id, metric, dim, vectors: v }), transfer);
+  }
+
+  /**
+   * The stored vectors of `rows` (rows.length * dim floats, in that order),
+   * read from the index in its worker. Only for handles with `exactVectors`
+   * (otherwise IndexParamError): the values are the inserted float32s.
+   */
+  async vectors(handle: IndexHandle, rows: ArrayLike<number>): Promise<Float32Array> {
+    const st = this.state(handle);
+    if (!st.handle.exactVectors) throw new IndexParamError(`a ${st.handle.type} ${st.handle.metric} index does not keep the inserted vectors`);
+    const r = Int32Array.from(rows);
+    return (await this.call(st.slot, { id: 0, op: "vectors", handle: handle.id, rows: r }, [r.buffer])) as Float32Array;
+  }
+
+  /**
+   * Place a new index on the search worker with the fewest bytes (loaded
+   * plus being loaded, so concurrent loads spread out), then fewest queued
+   * requests.
+   */
+  private async place(sizeHint: number, req: (id: number) => WorkerRequest, transfer: ArrayBuffer[]): Promise<IndexHandle> {
+    const weight = (s: Slot) => s.bytes + s.incoming;
     const slot = this.searchSlots.reduce((best, s) =>
-      s.bytes < best.bytes || (s.bytes === best.bytes && s.pending.size < best.pending.size) ? s : best,
+      weight(s) < weight(best) || (weight(s) === weight(best) && s.pending.size < best.pending.size) ? s : best,
     );
     const id = this.nextHandle++;
-    const [b, transfer] = outgoing(bytes, opts.transfer === true);
-    const info = (await this.call(slot, { id: 0, op: "load", handle: id, bytes: b }, transfer)) as LoadInfo;
+    slot.incoming += sizeHint;
+    let info: LoadInfo;
+    try {
+      info = (await this.call(slot, req(id), transfer)) as LoadInfo;
+    } finally {
+      slot.incoming -= sizeHint;
+    }
     const handle: IndexHandle = Object.freeze({ id, ...info });
     this.handles.set(id, { handle, slot, lost: false });
     slot.handles.add(id);

@@ -54,7 +54,27 @@ export interface VectorIndex {
   serialize(): Uint8Array;
   /** Approximate resident size in bytes (payload plus per-index overheads). */
   memoryBytes(): number;
+  /**
+   * True when `rawVectors()` returns exactly the float32 values the index was
+   * built from: FLAT always; HNSW and IVF_FLAT under L2 and IP. Not under
+   * COSINE (HNSW and IVF store unit vectors) nor for IVF_SQ8 (codes).
+   */
+  readonly exactVectors?: boolean;
+  /**
+   * The stored vectors of `rows` (rows.length * dim floats, in the order
+   * given). Throws IndexParamError when `exactVectors` is false or a row is
+   * out of range.
+   */
+  rawVectors?(rows: ArrayLike<number>): Float32Array;
 }
+
+/** Check rows for `rawVectors()`: integers in [0, count). */
+export const checkRows = (rows: ArrayLike<number>, count: number): void => {
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    if (!Number.isInteger(r) || r < 0 || r >= count) throw new IndexParamError(`row ${r} out of range [0, ${count})`);
+  }
+};
 
 /** Invalid index type, build parameter, or argument. Crosses the worker boundary by name. */
 export class IndexParamError extends Error {

@@ -7,9 +7,9 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { parentPort, workerData } from "node:worker_threads";
-import { buildIndex, loadIndex } from "./index.ts";
+import { buildIndex, FlatIndex, loadIndex } from "./index.ts";
 import { setCheckpoint } from "./kernels.ts";
-import type { VectorIndex } from "./types.ts";
+import { IndexParamError, type VectorIndex } from "./types.ts";
 import { CRASH_EXIT_CODE, type WorkerRequest, type WorkerResponse } from "./pool.ts";
 
 const port = parentPort;
@@ -54,10 +54,22 @@ const handle = (req: WorkerRequest): { value: unknown; transfer: ArrayBuffer[] }
       collect();
       return { value: bytes, transfer: [bytes.buffer as ArrayBuffer] };
     }
-    case "load": {
-      const idx = loadIndex(req.bytes);
+    case "load":
+    case "adoptFlat": {
+      const idx = req.op === "load" ? loadIndex(req.bytes) : FlatIndex.adopt(req.metric, req.vectors, req.dim);
       indexes.set(req.handle, idx);
-      return { value: { type: idx.type, metric: idx.metric, dim: idx.dim, count: idx.count, memoryBytes: idx.memoryBytes() }, transfer: [] };
+      // HNSW copies the serialized bytes into hnswlib: free them now, not whenever a GC happens to run.
+      if (idx.type === "HNSW") collect();
+      const info = { type: idx.type, metric: idx.metric, dim: idx.dim, count: idx.count, memoryBytes: idx.memoryBytes(), exactVectors: idx.exactVectors === true };
+      return { value: info, transfer: [] };
+    }
+    case "vectors": {
+      const idx = indexes.get(req.handle);
+      if (idx === undefined) throw new Error(`index handle ${req.handle} is not loaded in this worker`);
+      if (idx.rawVectors === undefined || idx.exactVectors !== true)
+        throw new IndexParamError(`a ${idx.type} ${idx.metric} index does not keep the inserted vectors`);
+      const out = idx.rawVectors(req.rows);
+      return { value: out, transfer: [out.buffer as ArrayBuffer] };
     }
     case "search": {
       const idx = indexes.get(req.handle);
