@@ -8,6 +8,13 @@ import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager }
 
 export class WalFenced extends Error {}
 
+/**
+ * Entries asked for per pull while reading the WAL. Entries are up to the max payload (1 MB)
+ * each; a pull of hundreds of them would overrun the connection's 64 MB pending limit, and
+ * nats-server would then drop messages as a slow consumer and stall the read.
+ */
+const WAL_FETCH_MESSAGES = 32;
+
 export interface Wal {
   /** Sequence of the last entry on the subject, 0 if none. */
   lastSeq(subject: string): Promise<number>;
@@ -63,7 +70,7 @@ export class JetStreamWal implements Wal {
       const consumer = await this.js.consumers.get(this.stream, info.name);
       for (;;) {
         let done = false;
-        const batch = await consumer.fetch({ max_messages: 256, expires: 5_000 });
+        const batch = await consumer.fetch({ max_messages: WAL_FETCH_MESSAGES, expires: 5_000 });
         let got = 0;
         for await (const m of batch) {
           got++;
@@ -115,7 +122,7 @@ export class JetStreamWal implements Wal {
           name = info.name;
           const consumer = await this.js.consumers.get(this.stream, info.name);
           while (!stopped) {
-            const batch = await consumer.fetch({ max_messages: 256, expires: 1_000 });
+            const batch = await consumer.fetch({ max_messages: WAL_FETCH_MESSAGES, expires: 1_000 });
             for await (const m of batch) {
               if (stopped) break;
               if (m.seq < next) continue;
