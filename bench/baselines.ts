@@ -1,7 +1,8 @@
 /**
  * In-process baselines on the same vectors: a brute-force scan (the floor
- * natsvec's exact search is compared with), hnswlib-node (the ceiling for
- * natsvec's future HNSW index), and optional peers loaded on demand —
+ * natsvec's exact search is compared with), hnswlib-node (the same library,
+ * parameters and data as natsvec's HNSW index, in-process: natsvec's build
+ * time and search QPS are given as ratios to it), and optional peers loaded on demand —
  * usearch (HNSW, native) and PGlite + pgvector (HNSW in WASM Postgres).
  */
 import { join } from "node:path";
@@ -41,6 +42,17 @@ export const runScan = (ds: Dataset, nq: number, k: number, gt: Int32Array, keep
   p.done();
   return { param: label, stats: latencyStats(lat, wall), recall: recallAtK(found, gt, k) };
 };
+
+/**
+ * Estimated bytes of an HNSW graph's links (neighbour ids only; the vectors are
+ * counted separately): layer 0 holds up to 2M neighbour ids of 4 bytes per
+ * node; a node reaches level >= 1 with probability 1/M (hnswlib's level
+ * multiplier 1/ln M), so levels >= 1 hold N/(M-1) nodes in expectation, M ids
+ * each. hnswlib's per-node link-count words, labels and its visited lists are
+ * left out (a few % more).
+ */
+export const hnswGraphBytes = (n: number, M: number): number => n * 2 * M * 4 + (n / (M - 1)) * M * 4;
+export const HNSW_GRAPH_FORMULA = "graph = N x 2M x 4 B (layer 0 links) + N/(M-1) x M x 4 B (upper layers, expected)";
 
 const hnswSpace = (m: Metric) => (m === "L2" ? "l2" : m === "IP" ? "ip" : "cosine");
 

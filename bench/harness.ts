@@ -4,7 +4,7 @@
  * latency statistics and RSS readings from /proc.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -95,9 +95,19 @@ export const spawnChild = async (
   name: string,
   cmd: string,
   args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; readyLine: RegExp; timeoutMs?: number },
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; readyLine: RegExp; timeoutMs?: number; /** Append all its output here too. */ logFile?: string },
 ): Promise<{ child: Child; match: RegExpMatchArray }> => {
   const proc = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+  if (opts.logFile) {
+    const log = createWriteStream(opts.logFile, { flags: "a" });
+    log.write(`---- ${new Date().toISOString()} ${name} pid ${proc.pid} started\n`);
+    proc.stdout!.pipe(log, { end: false });
+    proc.stderr!.pipe(log, { end: false });
+    proc.once("exit", (code, sig) => {
+      log.write(`---- ${new Date().toISOString()} ${name} pid ${proc.pid} exited (${sig ?? code})\n`);
+      log.end();
+    });
+  }
   const lines: string[] = [];
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
   let exitedFlag = false;

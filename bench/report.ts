@@ -157,15 +157,19 @@ export const qpsRecallSvg = (points: readonly Point[], title: string): string =>
   // One marker shape per system so coinciding points (e.g. several at recall 1.0) stay distinguishable.
   const marker = (si: number, cx: number, cy: number, c: string, tip: string) => {
     const t = `<title>${esc(tip)}</title>`;
-    switch (si % 4) {
+    switch (si % 6) {
       case 0:
         return `<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="4.5" fill="${c}">${t}</circle>`;
       case 1:
         return `<rect x="${(cx - 4).toFixed(1)}" y="${(cy - 4).toFixed(1)}" width="8" height="8" fill="none" stroke="${c}" stroke-width="2">${t}</rect>`;
       case 2:
         return `<polygon points="${cx.toFixed(1)},${(cy - 5).toFixed(1)} ${(cx + 5).toFixed(1)},${(cy + 4).toFixed(1)} ${(cx - 5).toFixed(1)},${(cy + 4).toFixed(1)}" fill="${c}">${t}</polygon>`;
-      default:
+      case 3:
         return `<polygon points="${cx.toFixed(1)},${(cy - 5).toFixed(1)} ${(cx + 5).toFixed(1)},${cy.toFixed(1)} ${cx.toFixed(1)},${(cy + 5).toFixed(1)} ${(cx - 5).toFixed(1)},${cy.toFixed(1)}" fill="none" stroke="${c}" stroke-width="2">${t}</polygon>`;
+      case 4:
+        return `<path d="M${(cx - 5).toFixed(1)},${cy.toFixed(1)} H${(cx + 5).toFixed(1)} M${cx.toFixed(1)},${(cy - 5).toFixed(1)} V${(cy + 5).toFixed(1)}" stroke="${c}" stroke-width="2.5">${t}</path>`;
+      default:
+        return `<polygon points="${(cx - 5).toFixed(1)},${(cy - 4).toFixed(1)} ${(cx + 5).toFixed(1)},${(cy - 4).toFixed(1)} ${cx.toFixed(1)},${(cy + 5).toFixed(1)}" fill="none" stroke="${c}" stroke-width="2">${t}</polygon>`;
     }
   };
   // Labels: placed left of their point, nudged down until they do not overlap an earlier label.
@@ -184,7 +188,8 @@ export const qpsRecallSvg = (points: readonly Point[], title: string): string =>
     return yy;
   };
   // Stable colour and marker per known system, so plots of different runs read the same.
-  const KNOWN = ["natsvec", "scan", "hnswlib", "usearch", "pgvector"];
+  // (First match wins: "natsvec hnsw c=16" is listed before its prefix "natsvec hnsw c=1". Six marker shapes.)
+  const KNOWN = ["natsvec (flat", "natsvec hnsw c=16", "scan", "hnswlib", "natsvec hnsw c=1", "usearch", "pgvector"];
   systems.forEach((s, i) => {
     const known = KNOWN.findIndex((k) => s.toLowerCase().startsWith(k));
     const si = known >= 0 ? known : KNOWN.length + i;

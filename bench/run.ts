@@ -5,6 +5,11 @@
  * budget), fashion-mnist (60k x 784 from the Debian package). See
  * bench/README.md for what each measures.
  *
+ * Two natsvec collections are measured one after the other in the same
+ * natsvec process: `bench_hnsw` (AUTOINDEX = HNSW M=16 efC=200: ingest,
+ * flush -> indexed -> loaded, the ef sweep, memory, kill -9 + restart) and
+ * `bench_main` (FLAT: exact search and filtered search vs the in-process scan).
+ *
  * natsvec runs as a separate `natsvec standalone` child process against a
  * nats-server the bench starts (so both RSS figures can be read from /proc);
  * both, and every temp dir, are removed at the end, on error and on Ctrl-C.
@@ -12,7 +17,7 @@
 import { parseArgs } from "node:util";
 import { cpus, loadavg, totalmem } from "node:os";
 import { execFileSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
@@ -30,8 +35,8 @@ import {
   syntheticClustered,
   type Dataset,
 } from "./datasets.ts";
-import { cleanupAll, cpuMsOf, fmtBytes, interrupted, onCleanup, Progress, rssOf, runConcurrent, say, spawnChild, tempDir, type LatencyStats } from "./harness.ts";
-import { runHnswlib, runPgvector, runScan, runUsearch, type AnnResult } from "./baselines.ts";
+import { cleanupAll, cpuMsOf, fmtBytes, interrupted, onCleanup, Progress, rssOf, runConcurrent, say, spawnChild, tempDir, type Child, type LatencyStats } from "./harness.ts";
+import { hnswGraphBytes, HNSW_GRAPH_FORMULA, runHnswlib, runPgvector, runScan, runUsearch, type AnnResult, type SweepPoint } from "./baselines.ts";
 import { markdownTable, writeReport, type Figure, type Point, type Report } from "./report.ts";
 
 const REPO = resolve(BENCH_DIR, "..");
@@ -39,6 +44,17 @@ const K = 10;
 const MAX_PAYLOAD = 8 * 1024 * 1024;
 const HNSW = { M: 16, efConstruction: 200 };
 const EFS = [16, 32, 64, 128];
+/** Concurrency levels of the natsvec HNSW ef sweep. */
+const HNSW_CONCURRENCIES = [1, 16];
+/** The issue's target: at recall@10 >= 0.95 with 16 clients, natsvec HNSW QPS >= 0.6x hnswlib single-thread QPS. */
+const HNSW_TARGET = { recall: 0.95, concurrency: 16, ratio: 0.6 };
+/** Restart-to-searchable target (the issue states it at 1M rows). */
+const RESTART_TARGET_S = 15;
+/** natsvec RSS after loading vs raw vectors + HNSW graph. */
+const MEMORY_TARGET_RATIO = 1.5;
+/** Queries of the restart probe (ef 64): a search is "correct" when each returns k hits and their recall is the pre-kill recall. */
+const PROBE_QUERIES = 20;
+const PROBE_EF = 64;
 
 interface Spec {
   name: string;
@@ -50,6 +66,18 @@ interface Spec {
   concurrencies: number[];
   /** Wall-clock budget; optional phases are skipped (and say so) once it is spent. */
   budgetS: number;
+  /** Seconds kept for hnswlib-node at the end (it is never skipped: natsvec's HNSW figures are ratios to it). */
+  reserveS: number;
+  /** Extra `natsvec standalone` flags. */
+  natsvecArgs: string[];
+  /** hnswlib-node only: ef values past EFS, so the plot shows where in-process HNSW reaches recall 0.95 too. */
+  hnswlibExtraEfs: number[];
+  /** Longest wait for the flush call, for flush -> indexed -> loaded, and for the restart to be searchable. */
+  flushDeadlineS: number;
+  indexDeadlineS: number;
+  /** Index/load progress unchanged this long (no segment indexed, no load state change) = stalled: fail. */
+  stallS: number;
+  restartDeadlineS: number;
   peers: string[];
 }
 
@@ -60,6 +88,7 @@ interface Options {
   shards: number;
   peers?: string[];
   hnsw: boolean;
+  hnswQueries?: number;
   out?: string;
 }
 
@@ -72,6 +101,13 @@ const SPECS: Record<string, Spec> = {
     subset: { n: 20_000, batches: [100, 1000, 10_000] },
     concurrencies: [1, 16, 64],
     budgetS: 170,
+    reserveS: 25,
+    natsvecArgs: ["--segment-max-rows", "200000"],
+    hnswlibExtraEfs: [],
+    flushDeadlineS: 120,
+    indexDeadlineS: 150,
+    stallS: 60,
+    restartDeadlineS: 120,
     peers: ["usearch"],
   },
   full: {
@@ -82,7 +118,14 @@ const SPECS: Record<string, Spec> = {
     subset: { n: 20_000, batches: [100, 1000, 10_000] },
     concurrencies: [1, 16, 64],
     budgetS: 30 * 60,
-    peers: ["usearch"],
+    reserveS: 560,
+    natsvecArgs: ["--segment-max-rows", "200000"],
+    hnswlibExtraEfs: [256, 512],
+    flushDeadlineS: 300,
+    indexDeadlineS: 25 * 60,
+    stallS: 300,
+    restartDeadlineS: 300,
+    peers: [],
   },
   "fashion-mnist": {
     name: "fashion-mnist",
@@ -92,6 +135,13 @@ const SPECS: Record<string, Spec> = {
     subset: { n: 20_000, batches: [100, 1000, 10_000] },
     concurrencies: [1, 16],
     budgetS: 30 * 60,
+    reserveS: 60,
+    natsvecArgs: [],
+    hnswlibExtraEfs: [],
+    flushDeadlineS: 300,
+    indexDeadlineS: 15 * 60,
+    stallS: 300,
+    restartDeadlineS: 300,
     peers: ["usearch"],
   },
 };
@@ -106,7 +156,8 @@ const HELP = `usage: npm run bench -- <scenario> [options]
 
 scenarios:
   quick           100k x 128 synthetic clustered Gaussian (seeded); < 3 min
-  full            1M x 128 synthetic; ~30 min budget, phases past it are skipped
+  full            1M x 128 synthetic, --segment-max-rows 200000; ~30 min budget,
+                  optional phases past it are skipped
   fashion-mnist   60k x 784 Fashion-MNIST (apt-get install dataset-fashion-mnist)
 
 options:
@@ -114,8 +165,9 @@ options:
   --nq N          dataset queries (ground truth, ANN baselines); default 1000 (fashion-mnist 10000)
   --queries N     queries sent to natsvec and the scan baseline (default 200)
   --shards N      natsvec shardsNum of the bench collection (default 1)
-  --peers LIST    comma list of optional peers: usearch, pgvector, none (default usearch)
-  --no-hnsw       skip hnswlib-node
+  --peers LIST    comma list of optional peers: usearch, pgvector, none (default usearch; none in full)
+  --hnsw-queries N  queries of natsvec's HNSW ef sweep (default: all dataset queries)
+  --no-hnsw       skip hnswlib-node (natsvec's HNSW figures then have no baseline)
   --out DIR       results directory (default bench/results/<date>-<scenario>)
 `;
 
@@ -176,6 +228,7 @@ const main = async () => {
       shards: { type: "string" },
       peers: { type: "string" },
       "no-hnsw": { type: "boolean" },
+      "hnsw-queries": { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -199,6 +252,7 @@ const main = async () => {
     shards: num(v.shards) ?? 1,
     peers: v.peers === undefined ? undefined : v.peers === "none" ? [] : v.peers.split(",").map((s) => s.trim()),
     hnsw: !v["no-hnsw"],
+    hnswQueries: num(v["hnsw-queries"]),
     out: v.out,
   };
   if (scenario === "fashion-mnist" && !fashionMnistAvailable()) {
@@ -208,6 +262,24 @@ const main = async () => {
   if (!findNatsServer()) throw new Error(NATS_SERVER_MISSING_HELP);
   await runScenario(spec, opts);
 };
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const errMsg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+const mib = (b: number) => b / 2 ** 20;
+
+/** Order of the sections in the report table (figures are pushed in run order, then sorted by this, stably). */
+const SECTION_ORDER = ["FAILED", "ingest", "visibility", "index+load", "NATS RTT", "HNSW search", "restart", "memory", "search", "filtered", "ANN ceiling"];
+
+interface IndexDescription {
+  indexedRows: number;
+  totalRows: number;
+  pendingRows: number;
+  indexState: string;
+}
+interface LoadState {
+  loadState: string;
+  loadProgress?: number;
+}
 
 const runScenario = async (spec: Spec, opts: Options) => {
   const started = new Date();
@@ -224,7 +296,10 @@ const runScenario = async (spec: Spec, opts: Options) => {
     skipped.push({ what, why });
     say(`  SKIPPED ${what}: ${why}`);
   };
-  const budgetLeft = () => spec.budgetS - elapsedS();
+  /** Budget left for optional natsvec phases, keeping `reserveS` for hnswlib-node at the end. */
+  const budgetLeft = () => spec.budgetS - spec.reserveS - elapsedS();
+  /** Figures that need hnswlib-node's results: added once it has run. */
+  const deferred: ((hnsw: AnnResult | undefined) => void)[] = [];
 
   say(`natsvec bench: ${spec.name}`);
   // ---------------------------------------------------------------- data + ground truth
@@ -233,6 +308,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
   const { n, dim } = ds.base;
   say(`dataset: ${ds.description} (${((performance.now() - tData) / 1000).toFixed(1)} s)`);
   const nSearch = Math.min(opts.queries ?? spec.searchQueries, ds.queries.n);
+  const nHnsw = Math.min(opts.hnswQueries ?? ds.queries.n, ds.queries.n);
   const searchDs: Dataset = {
     ...ds,
     name: `${ds.name}-first${nSearch}`,
@@ -245,6 +321,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
   const gt = groundTruth(ds, { k: K, ...gtProgress(`ground truth (${ds.queries.n} q)`, ds.queries.n) });
   say(`  ground truth ${gt.cached ? "from cache" : "computed"}: ${gt.path}`);
   const gtSearch = gt.ids.subarray(0, nSearch * K);
+  const gtHnsw = gt.ids.subarray(0, nHnsw * K);
   const gtFiltered = FILTERS.map((f) => {
     const r = groundTruth(searchDs, { k: K, filter: { name: f.name, keep: f.keep }, ...gtProgress(`ground truth ${f.name} (${nSearch} q)`, nSearch) });
     return r.ids;
@@ -260,8 +337,10 @@ const runScenario = async (spec: Spec, opts: Options) => {
 
   // ---------------------------------------------------------------- processes
   const tmp = tempDir("natsvec-bench-");
+  const natsvecLog = join(tmp, "natsvec.log");
+  const natsServerLog = join(tmp, "nats-server.log");
   say(`starting nats-server (max_payload ${fmtBytes(MAX_PAYLOAD)}) and natsvec standalone...`);
-  const nats = await startNatsServer({ storeDir: join(tmp, "nats"), port: 0, maxPayloadBytes: MAX_PAYLOAD, logFile: join(tmp, "nats-server.log") });
+  const nats = await startNatsServer({ storeDir: join(tmp, "nats"), port: 0, maxPayloadBytes: MAX_PAYLOAD, logFile: natsServerLog });
   onCleanup(
     `nats-server (pid ${nats.pid})`,
     () => nats.stop(),
@@ -273,13 +352,24 @@ const runScenario = async (spec: Spec, opts: Options) => {
       }
     },
   );
-  const { child: natsvec } = await spawnChild(
-    "natsvec standalone",
-    process.execPath,
-    ["--import", "tsx", join(REPO, "cluster", "cli.ts"), "standalone", "--data", join(tmp, "natsvec"), "--nats", nats.url, "--log", "info"],
-    { cwd: REPO, readyLine: /natsvec ready:/, timeoutMs: 60_000 },
-  );
-  say(`  nats-server pid ${nats.pid} at ${nats.url}; natsvec standalone pid ${natsvec.pid}`);
+  const natsvecArgv = [
+    "--import",
+    "tsx",
+    join(REPO, "cluster", "cli.ts"),
+    "standalone",
+    "--data",
+    join(tmp, "natsvec"),
+    "--nats",
+    nats.url,
+    "--log",
+    "info",
+    ...spec.natsvecArgs,
+  ];
+  const startNatsvec = async (): Promise<Child> =>
+    (await spawnChild("natsvec standalone", process.execPath, natsvecArgv, { cwd: REPO, readyLine: /natsvec ready:/, timeoutMs: 120_000, logFile: natsvecLog })).child;
+  let natsvec = await startNatsvec();
+  const natsvecAlive = () => natsvec.proc.exitCode === null && natsvec.proc.signalCode === null;
+  say(`  nats-server pid ${nats.pid} at ${nats.url}; natsvec standalone pid ${natsvec.pid} (natsvec ${spec.natsvecArgs.join(" ") || "default flags"})`);
   // 2 minutes per call: far above any healthy insert or search here, short enough that a hung write fails the run soon.
   const db = await NatsvecClient.connect({ servers: nats.url, timeoutMs: 120_000 });
   const nc: NatsConnection = await connect({ servers: nats.url, name: "bench-raw" });
@@ -290,8 +380,9 @@ const runScenario = async (spec: Spec, opts: Options) => {
     await ncEcho.close().catch(() => undefined);
   });
   const idleRss = rssOf(natsvec.pid);
+  const idleNatsRss = rssOf(nats.pid);
 
-  const createCollection = async (collectionName: string) => {
+  const createCollection = async (collectionName: string, indexType: "FLAT" | "AUTOINDEX") => {
     await db.collections.create({
       collectionName,
       schema: {
@@ -301,7 +392,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
           { fieldName: "bucket", dataType: "Int64" },
         ],
       },
-      indexParams: [{ fieldName: "vector", indexType: "FLAT", metricType: ds.metric }],
+      indexParams: [{ fieldName: "vector", indexType, metricType: ds.metric }],
       params: { shardsNum: opts.shards },
     });
   };
@@ -325,8 +416,23 @@ const runScenario = async (spec: Spec, opts: Options) => {
     return { ms, rowsPerS: (count / ms) * 1000, cpu };
   };
 
+  /** Strong count(*) polled until it is `n` (or throws after `limitMs`). */
+  const waitCount = async (collectionName: string, limitMs: number) => {
+    const t = performance.now();
+    let visible = -1;
+    let polls = 0;
+    for (;;) {
+      visible = await db.entities.count({ collectionName, consistencyLevel: "Strong" });
+      polls++;
+      if (visible === n) return { ms: performance.now() - t, polls };
+      if (performance.now() - t > limitMs) throw new Error(`count(*) is ${visible} ${(limitMs / 1000).toFixed(0)} s after the last ack, expected ${n}`);
+      await sleep(10);
+    }
+  };
+
   // Raw JetStream baseline: the same request bytes (msgpack of the insert body), same count,
   // published to a separate file-backed stream on the same server, each awaited (ack) before the next.
+  // The stream is purged after each use, so nats-server's memory and store figures are natsvec's own.
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: "BENCHRAW", subjects: ["benchraw.>"], storage: StorageType.File, max_msg_size: MAX_PAYLOAD, duplicate_window: 120_000_000_000 });
@@ -345,84 +451,499 @@ const runScenario = async (spec: Spec, opts: Options) => {
       p.update(e);
     }
     p.done();
-    return { ms, rowsPerS: (count / ms) * 1000, bytes, msgBytes: bytes / Math.ceil(count / batch), natsServerCpuMs: cpuMsOf(nats.pid) - cpu0 };
+    const natsServerCpuMs = cpuMsOf(nats.pid) - cpu0;
+    await jsm.streams.purge("BENCHRAW");
+    return { ms, rowsPerS: (count / ms) * 1000, bytes, msgBytes: bytes / Math.ceil(count / batch), natsServerCpuMs };
   };
   const requestBytes = (batch: number) => packMsgpack({ collectionName: "bench_main", data: rowsOf(ds, 0, Math.min(batch, n)) }).length;
+  const qv = (i: number) => ds.queries.data.slice(i * dim, (i + 1) * dim);
 
-  // natsvec phases: a failure is recorded in the report, and the in-process baselines still run.
+  /** Records a natsvec failure: a FAILED row, the natsvec log tail in the notes, raw details. */
+  const failed = (phase: string, e: unknown) => {
+    if (interrupted()) throw e;
+    const msg = errMsg(e);
+    say(`\nnatsvec FAILED during ${phase}: ${msg}`);
+    fig({ section: "FAILED", measure: `natsvec ${phase}`, value: msg.replace(/\|/g, "/").replace(/\n/g, " "), unit: "" });
+    const tail = natsvec.tail().split("\n").filter((l) => l.trim() !== "").slice(-15);
+    if (tail.length) notes.push(`natsvec process log (--log info) up to the failure during ${phase}:\n\n    ${tail.join("\n    ")}\n`);
+    const failures = (raw.failures as unknown[] | undefined) ?? [];
+    failures.push({ phase, message: msg, natsvecAlive: natsvecAlive(), natsvecTail: natsvec.tail(), natsvecRss: rssOf(natsvec.pid), natsServerRss: rssOf(nats.pid) });
+    raw.failures = failures;
+  };
+
+  // ---------------------------------------------------------------- NATS round trip
+  // Before any data: the floor under every natsvec request.
+  say(`\nNATS request/reply round trip (echo responder on a second connection)`);
+  const echoSub = ncEcho.subscribe("bench.echo", { callback: (_e, m) => void m.respond(m.data) });
+  await ncEcho.flush();
+  const searchBody = packMsgpack({ collectionName: "bench_main", data: [qv(0)], limit: K, consistencyLevel: "Strong" });
+  const rtt = await runConcurrent(1000, 1, async () => nc.request("bench.echo", searchBody, { timeout: 5_000 }), new Progress(`echo ${searchBody.length} B`, 1000));
+  echoSub.unsubscribe();
+  const rttMs = rtt.stats.p50Ms;
+  fig({ section: "NATS RTT", measure: `NATS echo round trip p50 (${searchBody.length} B, the size of a search request)`, value: rttMs, unit: "ms", note: `p99 ${rtt.stats.p99Ms.toFixed(3)} ms` });
+  raw.echo = rtt.stats;
+
+  // ================================================================ part 1: HNSW collection
+  const HCOLL = "bench_hnsw";
   let phase = "ingest";
+  let mainIngest: Awaited<ReturnType<typeof ingest>> | undefined;
   let mainMs: number | undefined;
-  let c1Qps: number | undefined;
+  const vecBytes = n * dim * 4;
+  const graphBytes = hnswGraphBytes(n, HNSW.M);
+  const indexBytes = vecBytes + graphBytes;
+  const hnswRuns: { ef: number; c: number; stats: LatencyStats; recall: number; results: number[][] }[] = [];
+  const searchHnsw = async (i: number, ef: number, timeoutMs?: number): Promise<number[]> => {
+    const env = await db.call<{ id: bigint }[]>(
+      "entities",
+      "search",
+      { collectionName: HCOLL, data: [qv(i)], limit: K, consistencyLevel: "Strong", searchParams: { params: { ef } } },
+      timeoutMs === undefined ? {} : { timeoutMs },
+    );
+    return env.data.map((x) => Number(x.id));
+  };
   try {
     // ---------------------------------------------------------------- (a) ingest + (b) visibility
-    say(`\n(a) ingest ${n} rows, batch ${spec.mainBatch}, shardsNum ${opts.shards}`);
-    const coll = "bench_main";
-    await createCollection(coll);
-    const tIngest = performance.now();
-    const main = await ingest(coll, n, spec.mainBatch, `natsvec insert (batch ${spec.mainBatch})`);
-    mainMs = main.ms;
+    say(`\n(a) ingest ${n} rows into ${HCOLL} (AUTOINDEX = HNSW M=${HNSW.M} efC=${HNSW.efConstruction}), batch ${spec.mainBatch}, shardsNum ${opts.shards}`);
+    await createCollection(HCOLL, "AUTOINDEX");
+    const cpuIngest0 = cpuMsOf(natsvec.pid);
+    const tFirstInsert = performance.now();
+    mainIngest = await ingest(HCOLL, n, spec.mainBatch, `natsvec insert (batch ${spec.mainBatch})`);
+    mainMs = mainIngest.ms;
     const tAcked = performance.now();
-    let visibleCount = -1;
-    let polls = 0;
-    while (visibleCount !== n) {
-      visibleCount = await db.entities.count({ collectionName: coll, consistencyLevel: "Strong" });
-      polls++;
-      if (visibleCount !== n) {
-        if (performance.now() - tAcked > 120_000) throw new Error(`count(*) is ${visibleCount} two minutes after the last ack, expected ${n}`);
-        await new Promise((r) => setTimeout(r, 10));
+    const vis = await waitCount(HCOLL, 120_000);
+    const tVisible = performance.now();
+    fig({ section: "visibility", measure: `last ack -> count(*) = ${n} under Strong`, value: vis.ms, unit: "ms", note: `${vis.polls} count polls` });
+    raw.visibility = { visibleAfterAckMs: vis.ms, polls: vis.polls, firstInsertToVisibleMs: tVisible - tFirstInsert };
+    const afterIngestRss = rssOf(natsvec.pid);
+
+    // ---------------------------------------------------------------- (g) flush -> indexed -> loaded
+    phase = "flush / index build / load";
+    say(`\n(g) flush, then poll indexes/describe and get_load_state until pendingRows = 0 and Loaded/100`);
+    const tFlush = performance.now();
+    await db.call("collections", "flush", { collectionName: HCOLL }, { timeoutMs: spec.flushDeadlineS * 1000 });
+    const tFlushed = performance.now();
+    const deadline = tFlushed + spec.indexDeadlineS * 1000;
+    const p = new Progress("natsvec rows indexed", n);
+    let tIndexed: number | undefined;
+    let tLoaded: number | undefined;
+    let last: { d?: IndexDescription; l?: LoadState } = {};
+    const timeline: { s: number; indexedRows: number; totalRows: number; loadState: string; loadProgress?: number }[] = [];
+    let lastLog = 0;
+    let lastCount = tFlushed;
+    let lastChange = tFlushed;
+    let lastKey = "";
+    const countAfterFlush = await db.entities.count({ collectionName: HCOLL, consistencyLevel: "Strong" });
+    if (countAfterFlush !== n) throw new Error(`acknowledged rows lost: count(*) = ${countAfterFlush} right after flush returned, was ${n} before it`);
+    while (tLoaded === undefined) {
+      const d = (await db.call<IndexDescription[]>("indexes", "describe", { collectionName: HCOLL, indexName: "vector" }, { timeoutMs: 30_000 })).data[0]!;
+      const l = (await db.call<LoadState>("collections", "get_load_state", { collectionName: HCOLL }, { timeoutMs: 30_000 })).data;
+      last = { d, l };
+      const now = performance.now();
+      const key = `${d.indexedRows}/${d.totalRows}/${l.loadState}/${l.loadProgress}`;
+      if (key !== lastKey) {
+        lastKey = key;
+        lastChange = now;
+      }
+      // Every 10 s: are all acknowledged rows still there? (A flush that stored fewer rows than it sealed loses them.)
+      if (now - lastCount > 10_000) {
+        lastCount = now;
+        const c = await db.entities.count({ collectionName: HCOLL, consistencyLevel: "Strong" });
+        if (c !== n)
+          throw new Error(
+            `acknowledged rows lost: count(*) = ${c} ${((now - tFlushed) / 1000).toFixed(0)} s after flush returned (was ${n}); indexes/describe: indexedRows ${d.indexedRows}, totalRows ${d.totalRows}`,
+          );
+      }
+      if (now - lastChange > spec.stallS * 1000)
+        throw new Error(
+          `index/load stalled: no change for ${spec.stallS} s (indexedRows ${d.indexedRows}, totalRows ${d.totalRows} of ${n}, pendingRows ${d.pendingRows}, ${l.loadState} ${l.loadProgress ?? "?"}%)`,
+        );
+      if (now - lastLog > 5_000) {
+        timeline.push({ s: (now - tFirstInsert) / 1000, indexedRows: d.indexedRows, totalRows: d.totalRows, loadState: l.loadState, loadProgress: l.loadProgress });
+        lastLog = now;
+      }
+      p.update(d.indexedRows);
+      const indexed = d.totalRows === n && d.pendingRows === 0;
+      if (indexed && tIndexed === undefined) tIndexed = now;
+      if (indexed && l.loadState === "LoadStateLoaded" && l.loadProgress === 100) tLoaded = now;
+      else {
+        if (now > deadline)
+          throw new Error(
+            `not indexed and loaded ${spec.indexDeadlineS} s after flush: indexedRows ${d.indexedRows}, totalRows ${d.totalRows}, pendingRows ${d.pendingRows}, ${l.loadState} ${l.loadProgress ?? "?"}%`,
+          );
+        await sleep(200);
       }
     }
-    const tVisible = performance.now();
-    const afterIngestRss = rssOf(natsvec.pid);
-    const rawMain = await rawPublish(coll, n, spec.mainBatch, `raw JetStream publish (batch ${spec.mainBatch})`);
-    const mainReqBytes = requestBytes(spec.mainBatch);
+    p.done();
+    const cpuIndexed = cpuMsOf(natsvec.pid) - cpuIngest0;
+    const toLoadedS = (tLoaded - tFirstInsert) / 1000;
+    const loadedNote =
+      `ingest ${(mainMs / 1000).toFixed(1)} s, count visible +${(vis.ms / 1000).toFixed(2)} s, flush call ${((tFlushed - tFlush) / 1000).toFixed(1)} s, ` +
+      `then pendingRows 0 after ${((tIndexed! - tFlushed) / 1000).toFixed(1)} s and Loaded/100 after ${((tLoaded - tFlushed) / 1000).toFixed(1)} s; ` +
+      `natsvec CPU over the whole span ${(cpuIndexed / 1000).toFixed(1)} s (all threads)`;
+    raw.indexLoad = {
+      ingestMs: mainMs,
+      ackToVisibleMs: vis.ms,
+      flushCallMs: tFlushed - tFlush,
+      flushedToIndexedMs: tIndexed! - tFlushed,
+      flushedToLoadedMs: tLoaded - tFlushed,
+      firstInsertToLoadedMs: tLoaded - tFirstInsert,
+      natsvecCpuMs: cpuIndexed,
+      last,
+      timeline,
+    };
+    deferred.push((h) =>
+      fig({
+        section: "index+load",
+        measure: `first insert -> all ${n} rows indexed (HNSW) and loaded (flush, pendingRows 0, Loaded/100)`,
+        value: toLoadedS,
+        unit: "s",
+        baselineName: h ? "hnswlib-node in-process build, same data and params, 1 thread" : undefined,
+        baseline: h ? h.buildMs / 1000 : undefined,
+        ratio: h ? toLoadedS / (h.buildMs / 1000) : undefined,
+        note: loadedNote,
+      }),
+    );
+    deferred.push((h) =>
+      fig({
+        section: "index+load",
+        measure: "flush returned -> indexed and loaded",
+        value: (tLoaded - tFlushed) / 1000,
+        unit: "s",
+        baselineName: h ? "hnswlib-node build" : undefined,
+        baseline: h ? h.buildMs / 1000 : undefined,
+        ratio: h ? (tLoaded - tFlushed) / h.buildMs : undefined,
+      }),
+    );
+
+    // ---------------------------------------------------------------- (f) memory after loading
+    phase = "memory readings";
+    const loadedRss = rssOf(natsvec.pid);
+    const loadedNatsRss = rssOf(nats.pid);
+    const storeAfterLoad = dirSize(join(tmp, "nats", "jetstream"));
+    const memBase = `raw vectors + HNSW graph (${fmtBytes(vecBytes)} + ${fmtBytes(graphBytes)})`;
+    if (loadedRss) {
+      fig({
+        section: "memory",
+        measure: `natsvec RSS, ${n} rows indexed and loaded (same process that ingested them)`,
+        value: mib(loadedRss.rss),
+        unit: "MiB",
+        baselineName: memBase,
+        baseline: mib(indexBytes),
+        ratio: loadedRss.rss / indexBytes,
+        target: `<= ${MEMORY_TARGET_RATIO}x`,
+        met: loadedRss.rss / indexBytes <= MEMORY_TARGET_RATIO,
+        note: `peak ${fmtBytes(loadedRss.peak)}; idle before ingest ${idleRss ? fmtBytes(idleRss.rss) : "?"}; right after ingest ${afterIngestRss ? fmtBytes(afterIngestRss.rss) : "?"}`,
+      });
+      if (idleRss)
+        fig({
+          section: "memory",
+          measure: "natsvec RSS growth over its idle footprint",
+          value: mib(loadedRss.rss - idleRss.rss),
+          unit: "MiB",
+          baselineName: "raw vectors + HNSW graph",
+          baseline: mib(indexBytes),
+          ratio: (loadedRss.rss - idleRss.rss) / indexBytes,
+        });
+    }
+    if (loadedNatsRss)
+      fig({
+        section: "memory",
+        measure: "nats-server RSS (natsvec WAL, meta, segments + index objects)",
+        value: mib(loadedNatsRss.rss),
+        unit: "MiB",
+        baselineName: "raw vectors + HNSW graph",
+        baseline: mib(indexBytes),
+        ratio: loadedNatsRss.rss / indexBytes,
+        note: `peak ${fmtBytes(loadedNatsRss.peak)}; idle ${idleNatsRss ? fmtBytes(idleNatsRss.rss) : "?"}`,
+      });
+    if (loadedRss && loadedNatsRss)
+      fig({
+        section: "memory",
+        measure: "natsvec + nats-server RSS",
+        value: mib(loadedRss.rss + loadedNatsRss.rss),
+        unit: "MiB",
+        baselineName: "raw vectors + HNSW graph",
+        baseline: mib(indexBytes),
+        ratio: (loadedRss.rss + loadedNatsRss.rss) / indexBytes,
+      });
+    fig({
+      section: "memory",
+      measure: "JetStream store on disk (natsvec WAL + meta + segment and index objects)",
+      value: mib(storeAfterLoad),
+      unit: "MiB",
+      baselineName: "raw vectors + HNSW graph",
+      baseline: mib(indexBytes),
+      ratio: storeAfterLoad / indexBytes,
+    });
+    raw.memoryLoaded = { idleRss, idleNatsRss, afterIngestRss, loadedRss, loadedNatsRss, storeAfterLoad, vecBytes, graphBytes, graphFormula: HNSW_GRAPH_FORMULA };
+
+    // ---------------------------------------------------------------- (h) HNSW ef sweep
+    phase = "HNSW search";
+    say(`\n(h) natsvec HNSW search: ef ${EFS.join("/")} x concurrency ${HNSW_CONCURRENCIES.join("/")}, ${nHnsw} queries each, k=${K}, Strong`);
+    // Warm-up (JIT, the query node's first searches), not measured.
+    await runConcurrent(Math.min(200, nHnsw), 4, (i) => searchHnsw(i, EFS[0]!));
+    for (const ef of EFS) {
+      for (const c of HNSW_CONCURRENCIES) {
+        const r = await runConcurrent(nHnsw, c, (i) => searchHnsw(i, ef), new Progress(`natsvec HNSW ef=${ef} c=${c}`, nHnsw));
+        const recall = recallAtK(r.results, gtHnsw, K);
+        hnswRuns.push({ ef, c, stats: r.stats, recall, results: r.results });
+        points.push({ system: `natsvec HNSW c=${c}`, label: `ef=${ef}`, qps: r.stats.qps, recall });
+      }
+    }
+    raw.hnswSearch = hnswRuns.map(({ results: _r, ...rest }) => rest);
+    // Where the per-request time goes: the same ef=64 searches under Eventually (no TSO, no wait for the shard's position).
+    const evEf = 64;
+    const ev = await runConcurrent(
+      nHnsw,
+      1,
+      async (i) =>
+        (
+          await db.call<{ id: bigint }[]>("entities", "search", {
+            collectionName: HCOLL,
+            data: [qv(i)],
+            limit: K,
+            consistencyLevel: "Eventually",
+            searchParams: { params: { ef: evEf } },
+          })
+        ).data.map((x) => Number(x.id)),
+      new Progress(`natsvec HNSW ef=${evEf} c=1 Eventually`, nHnsw),
+    );
+    const evRecall = recallAtK(ev.results, gtHnsw, K);
+    raw.hnswSearchEventually = { ef: evEf, stats: ev.stats, recall: evRecall };
+    const strongEv = hnswRuns.find((r) => r.ef === evEf && r.c === 1);
+    deferred.push((h) => {
+      const hp = (ef: number): SweepPoint | undefined => h?.points.find((x) => x.param === `ef=${ef}`);
+      for (const r of hnswRuns) {
+        const b = hp(r.ef);
+        fig({
+          section: "HNSW search",
+          measure: `ef=${r.ef}, concurrency ${r.c}: QPS (recall@${K} ${r.recall.toFixed(4)}${b ? `; hnswlib ${b.recall.toFixed(4)}` : ""})`,
+          value: r.stats.qps,
+          unit: "QPS",
+          baselineName: b ? `hnswlib-node ef=${r.ef}, 1 thread, in-process` : undefined,
+          baseline: b?.stats.qps,
+          ratio: b ? r.stats.qps / b.stats.qps : undefined,
+          note: `p50 ${r.stats.p50Ms.toFixed(2)} / p95 ${r.stats.p95Ms.toFixed(2)} / p99 ${r.stats.p99Ms.toFixed(2)} ms`,
+        });
+      }
+      if (strongEv)
+        fig({
+          section: "HNSW search",
+          measure: `ef=${evEf}, concurrency 1, consistencyLevel Eventually: latency p50 (QPS ${ev.stats.qps.toFixed(0)}, recall@${K} ${evRecall.toFixed(4)})`,
+          value: ev.stats.p50Ms,
+          unit: "ms",
+          baselineName: "same searches under Strong",
+          baseline: strongEv.stats.p50Ms,
+          ratio: ev.stats.p50Ms / strongEv.stats.p50Ms,
+          note: `p95 ${ev.stats.p95Ms.toFixed(2)} / p99 ${ev.stats.p99Ms.toFixed(2)} ms; hnswlib in-process p50 at ef=${evEf}: ${hp(evEf)?.stats.p50Ms.toFixed(3) ?? "?"} ms; NATS echo p50 ${rttMs.toFixed(3)} ms`,
+        });
+      // The issue's target: the lowest ef at which natsvec with 16 clients reaches recall 0.95.
+      const atC = hnswRuns.filter((r) => r.c === HNSW_TARGET.concurrency);
+      const op = atC.find((r) => r.recall >= HNSW_TARGET.recall);
+      const target = `>= ${HNSW_TARGET.ratio}x`;
+      if (!op) {
+        const best = atC.reduce<(typeof atC)[number] | undefined>((a, r) => (!a || r.recall > a.recall ? r : a), undefined);
+        fig({
+          section: "HNSW search",
+          measure: `QPS at recall@${K} >= ${HNSW_TARGET.recall}, concurrency ${HNSW_TARGET.concurrency}`,
+          value: `not reached (best recall ${best ? `${best.recall.toFixed(4)} at ef=${best.ef}` : "?"})`,
+          unit: "",
+          target,
+          met: false,
+        });
+        return;
+      }
+      const b = hp(op.ef);
+      // Equal-recall view: hnswlib's QPS at the lowest ef where it reaches the same recall bar.
+      const hEq = h?.points.find((x) => x.recall >= HNSW_TARGET.recall);
+      const eqNote = !h
+        ? ""
+        : hEq
+          ? `at equal recall: hnswlib reaches ${HNSW_TARGET.recall} first at ${hEq.param} (recall ${hEq.recall.toFixed(4)}, ${hEq.stats.qps.toFixed(0)} QPS), natsvec / that = ${(op.stats.qps / hEq.stats.qps).toFixed(2)}x`
+          : `hnswlib does not reach recall ${HNSW_TARGET.recall} at ef <= ${h.points.at(-1)?.param ?? "?"}`;
+      fig({
+        section: "HNSW search",
+        measure: `QPS at recall@${K} >= ${HNSW_TARGET.recall}, concurrency ${HNSW_TARGET.concurrency} (lowest such ef: ${op.ef}, recall ${op.recall.toFixed(4)}; hnswlib at that ef: recall ${b ? b.recall.toFixed(4) : "?"})`,
+        value: op.stats.qps,
+        unit: "QPS",
+        baselineName: b ? `hnswlib-node ef=${op.ef}, 1 thread` : undefined,
+        baseline: b?.stats.qps,
+        ratio: b ? op.stats.qps / b.stats.qps : undefined,
+        target,
+        met: b ? op.stats.qps / b.stats.qps >= HNSW_TARGET.ratio : false,
+        note: eqNote || undefined,
+      });
+    });
+    const afterSearchRss = rssOf(natsvec.pid);
+    if (afterSearchRss) raw.memoryAfterHnswSearch = afterSearchRss;
+
+    // ---------------------------------------------------------------- (i) kill -9 + restart
+    phase = "restart (kill -9)";
+    const probeN = Math.min(PROBE_QUERIES, nHnsw);
+    const pre = hnswRuns.find((r) => r.ef === PROBE_EF && r.c === 1);
+    const preResults = pre ? pre.results.slice(0, probeN) : await Promise.all(Array.from({ length: probeN }, (_, i) => searchHnsw(i, PROBE_EF)));
+    const preRecall = recallAtK(preResults, gtHnsw, K);
+    say(`\n(i) kill -9 natsvec (pid ${natsvec.pid}), restart on the same data dir and nats-server; poll until count(*) = ${n} and ${probeN} searches (ef=${PROBE_EF}) are correct`);
+    const tKill = performance.now();
+    natsvec.proc.kill("SIGKILL");
+    await natsvec.exited;
+    const tDead = performance.now();
+    natsvec = await startNatsvec();
+    const tReady = performance.now();
+    say(`  restarted: pid ${natsvec.pid}, ready line after ${((tReady - tDead) / 1000).toFixed(1)} s`);
+    const restartDeadline = tDead + spec.restartDeadlineS * 1000;
+    const errorsSeen = new Map<string, { firstS: number; count: number }>();
+    const noteError = (e: unknown) => {
+      const m = errMsg(e).split("\n")[0]!.slice(0, 200);
+      const x = errorsSeen.get(m);
+      if (x) x.count++;
+      else errorsSeen.set(m, { firstS: (performance.now() - tKill) / 1000, count: 1 });
+    };
+    let tCount = undefined as number | undefined;
+    let tSearchable = undefined as number | undefined;
+    let lastProbe = undefined as { recall: number; hits: number[] } | undefined;
+    // Staggered attempts (a new one every 500 ms, up to 8 in flight, each call with a 30 s timeout), so a
+    // request that the restarting process holds (or drops) does not hide the moment it starts answering:
+    // searchable = when the first attempt gets count(*) = N and then all probe searches correct.
+    let attempts = 0;
+    let inFlight = 0;
+    const attempt = async () => {
+      attempts++;
+      inFlight++;
+      try {
+        const c = Number(
+          ((await db.call<{ "count(*)": number }[]>("entities", "query", { collectionName: HCOLL, filter: "", outputFields: ["count(*)"], consistencyLevel: "Strong" }, { timeoutMs: 30_000 })).data[0]!)["count(*)"],
+        );
+        if (c !== n) throw new Error(`count(*) = ${c}, expected ${n}`);
+        tCount ??= performance.now();
+        const got: number[][] = [];
+        for (let i = 0; i < probeN; i++) got.push(await searchHnsw(i, PROBE_EF, 30_000));
+        const recall = recallAtK(got, gtHnsw, K);
+        lastProbe = { recall, hits: got.map((g) => g.length) };
+        if (got.some((g) => g.length !== K)) throw new Error(`a probe search returned ${Math.min(...got.map((g) => g.length))} hits, expected ${K}`);
+        if (recall < preRecall - 0.02) throw new Error(`probe recall ${recall.toFixed(4)} < ${preRecall.toFixed(4)} before the kill`);
+        tSearchable ??= performance.now();
+      } catch (e) {
+        if (!interrupted() && tSearchable === undefined) noteError(e);
+      } finally {
+        inFlight--;
+      }
+    };
+    const running: Promise<void>[] = [];
+    while (tSearchable === undefined) {
+      if (interrupted()) throw new Error("interrupted");
+      if (performance.now() > restartDeadline) {
+        const errs = [...errorsSeen.entries()].map(([m, x]) => `${m} (x${x.count})`).join("; ");
+        throw new Error(
+          `not searchable ${spec.restartDeadlineS} s after kill -9 + restart (count(*) = ${n} seen: ${tCount !== undefined}; last probe recall ${lastProbe?.recall.toFixed(4) ?? "-"} vs ${preRecall.toFixed(4)} before); errors: ${errs || "none"}`,
+        );
+      }
+      if (inFlight < 8) running.push(attempt());
+      const next = performance.now() + 500;
+      while (tSearchable === undefined && performance.now() < next) await sleep(20);
+    }
+    // Let the other attempts finish before the next phase (a held request could take its full 30 s: cap the wait).
+    await Promise.race([Promise.all(running), sleep(5_000)]);
+    let tRestartLoaded: number | undefined;
+    for (;;) {
+      const l = (await db.call<LoadState>("collections", "get_load_state", { collectionName: HCOLL }, { timeoutMs: 30_000 })).data;
+      if (l.loadState === "LoadStateLoaded" && l.loadProgress === 100) {
+        tRestartLoaded = performance.now();
+        break;
+      }
+      if (performance.now() > restartDeadline) break;
+      await sleep(200);
+    }
+    const restartS = (tSearchable - tKill) / 1000;
+    const errList = [...errorsSeen.entries()].map(([m, x]) => `"${m}" x${x.count} from ${x.firstS.toFixed(1)} s`);
+    fig({
+      section: "restart",
+      measure: `kill -9 -> restarted natsvec answers count(*) = ${n} and ${probeN} correct Strong searches`,
+      value: restartS,
+      unit: "s",
+      target: `<= ${RESTART_TARGET_S} s${n < 1_000_000 ? " (stated at 1M)" : ""}`,
+      met: restartS <= RESTART_TARGET_S,
+      note:
+        `process exit ${((tDead - tKill) / 1000).toFixed(2)} s, "natsvec ready" line +${((tReady - tDead) / 1000).toFixed(1)} s, count(*) = ${n} at ${(((tCount ?? tSearchable) - tKill) / 1000).toFixed(1)} s, ` +
+        `probe recall ${lastProbe?.recall.toFixed(4)} (before ${preRecall.toFixed(4)}), get_load_state Loaded/100 at ${tRestartLoaded ? `${((tRestartLoaded - tKill) / 1000).toFixed(1)} s` : "not reached"}; ${attempts} staggered attempts` +
+        (errList.length ? `; errors while waiting: ${errList.join(", ")}` : ""),
+    });
+    raw.restart = {
+      killToExitMs: tDead - tKill,
+      exitToReadyMs: tReady - tDead,
+      killToCountMs: tCount === undefined ? undefined : tCount - tKill,
+      killToSearchableMs: tSearchable - tKill,
+      killToLoadedMs: tRestartLoaded === undefined ? undefined : tRestartLoaded - tKill,
+      attempts,
+      preRecall,
+      probe: lastProbe,
+      errors: Object.fromEntries(errorsSeen),
+    };
+    const restartedRss = rssOf(natsvec.pid);
+    if (restartedRss) {
+      fig({
+        section: "memory",
+        measure: `natsvec RSS after kill -9 + restart, ${n} rows loaded from the Object Store (fresh process)`,
+        value: mib(restartedRss.rss),
+        unit: "MiB",
+        baselineName: memBase,
+        baseline: mib(indexBytes),
+        ratio: restartedRss.rss / indexBytes,
+        target: `<= ${MEMORY_TARGET_RATIO}x`,
+        met: restartedRss.rss / indexBytes <= MEMORY_TARGET_RATIO,
+        note: `peak ${fmtBytes(restartedRss.peak)}`,
+      });
+      raw.memoryRestarted = restartedRss;
+    }
+  } catch (e) {
+    failed(phase, e);
+  }
+
+  // The main ingest's baseline: the same bytes published raw (after the memory readings, and purged).
+  if (mainIngest) {
+    try {
+      const rawMain = await rawPublish(HCOLL, n, spec.mainBatch, `raw JetStream publish (batch ${spec.mainBatch})`);
+      const mainReqBytes = requestBytes(spec.mainBatch);
+      fig({
+        section: "ingest",
+        measure: `rows/s, ${n} rows into ${HCOLL} (AUTOINDEX), batch ${spec.mainBatch} (${fmtBytes(mainReqBytes)}/request)`,
+        value: mainIngest.rowsPerS,
+        unit: "rows/s",
+        baselineName: "raw JetStream publish, same bytes, awaited 1 at a time",
+        baseline: rawMain.rowsPerS,
+        ratio: mainIngest.rowsPerS / rawMain.rowsPerS,
+        target: ">= 0.3x",
+        met: mainIngest.rowsPerS / rawMain.rowsPerS >= 0.3,
+        note: (mainReqBytes > 1024 * 1024 - 8 * 1024 ? "only possible because the bench's nats-server has max_payload 8 MiB; " : "") + cpuNote(mainIngest.ms, mainIngest.cpu, rawMain),
+      });
+      raw.ingestMain = { natsvec: mainIngest, rawMs: rawMain.ms, rawBytes: rawMain.bytes };
+    } catch (e) {
+      failed("raw JetStream publish (baseline)", e);
+    }
+  }
+
+  // ================================================================ part 2: FLAT collection (exact search)
+  const coll = "bench_main";
+  let c1Qps: number | undefined;
+  phase = "FLAT collection ingest";
+  try {
+    if (!natsvecAlive()) throw new Error("natsvec is not running (see the earlier FAILED row)");
+    say(`\n(c) exact search on a second collection ${coll} (index FLAT): ingest ${n} rows`);
+    await createCollection(coll, "FLAT");
+    const flatIngest = await ingest(coll, n, spec.mainBatch, `natsvec insert ${coll} (batch ${spec.mainBatch})`);
+    const flatVis = await waitCount(coll, 120_000);
     fig({
       section: "ingest",
-      measure: `rows/s, ${n} rows, batch ${spec.mainBatch} (${fmtBytes(mainReqBytes)}/request)`,
-      value: main.rowsPerS,
+      measure: `rows/s, ${n} rows into ${coll} (FLAT; second collection, ${HCOLL} still loaded)`,
+      value: flatIngest.rowsPerS,
       unit: "rows/s",
-      baselineName: "raw JetStream publish, same bytes, awaited 1 at a time",
-      baseline: rawMain.rowsPerS,
-      ratio: main.rowsPerS / rawMain.rowsPerS,
-      target: ">= 0.3x",
-      met: main.rowsPerS / rawMain.rowsPerS >= 0.3,
-      note: (mainReqBytes > 1024 * 1024 - 8 * 1024 ? "only possible because the bench's nats-server has max_payload 8 MiB; " : "") + cpuNote(main.ms, main.cpu, rawMain),
+      note: `wall ${(flatIngest.ms / 1000).toFixed(2)} s; CPU natsvec ${(flatIngest.cpu.natsvecMs / 1000).toFixed(2)} s; last ack -> count(*) = ${n} ${flatVis.ms.toFixed(0)} ms`,
     });
-    fig({
-      section: "visibility",
-      measure: `last ack -> count(*) = ${n} under Strong`,
-      value: tVisible - tAcked,
-      unit: "ms",
-      note: `${polls} count polls`,
-    });
-    fig({
-      section: "visibility",
-      measure: `ingest start -> all ${n} rows searchable (Strong)`,
-      value: (tVisible - tIngest) / 1000,
-      unit: "s",
-      baselineName: "raw JetStream publish of the same bytes",
-      baseline: rawMain.ms / 1000,
-      ratio: (tVisible - tIngest) / rawMain.ms,
-    });
-    raw.ingestMain = { natsvecMs: main.ms, rawMs: rawMain.ms, rawBytes: rawMain.bytes, visibleAfterAckMs: tVisible - tAcked, polls };
-
-    // ---------------------------------------------------------------- NATS round trip
-    phase = "echo round trip";
-    say(`\nNATS request/reply round trip (echo responder on a second connection)`);
-    const echoSub = ncEcho.subscribe("bench.echo", { callback: (_e, m) => void m.respond(m.data) });
-    await ncEcho.flush();
-    const q0 = ds.queries.data.slice(0, dim);
-    const searchBody = packMsgpack({ collectionName: coll, data: [q0], limit: K, consistencyLevel: "Strong" });
-    const rtt = await runConcurrent(1000, 1, async () => nc.request("bench.echo", searchBody, { timeout: 5_000 }), new Progress(`echo ${searchBody.length} B`, 1000));
-    echoSub.unsubscribe();
-    const rttMs = rtt.stats.p50Ms;
-    fig({ section: "search", measure: `NATS echo round trip p50 (${searchBody.length} B, the size of a search request)`, value: rttMs, unit: "ms", note: `p99 ${rtt.stats.p99Ms.toFixed(3)} ms` });
-    raw.echo = rtt.stats;
+    raw.ingestFlat = { natsvec: flatIngest, visibleAfterAckMs: flatVis.ms };
 
     // ---------------------------------------------------------------- (c) exact search
     phase = "exact search";
     say(`\n(c) exact search: ${nSearch} queries, k=${K}, concurrency ${spec.concurrencies.join("/")}`);
-    const qv = (i: number) => ds.queries.data.slice(i * dim, (i + 1) * dim);
     const search = async (i: number, filter?: string, consistencyLevel: "Strong" | "Eventually" = "Strong") => {
       const r = await db.entities.search({ collectionName: coll, data: [qv(i)], limit: K, consistencyLevel, ...(filter ? { filter } : {}) });
       return r.data.map((x) => Number(x.id as bigint));
@@ -432,7 +953,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
     const natsvecRuns: { c: number; stats: LatencyStats; recall: number }[] = [];
     for (const c of spec.concurrencies) {
       if (c > 1 && budgetLeft() < 30) {
-        skip(`natsvec search at concurrency ${c}`, `time budget of ${spec.budgetS} s nearly spent`);
+        skip(`natsvec exact search at concurrency ${c}`, `time budget of ${spec.budgetS} s nearly spent (${spec.reserveS} s kept for hnswlib-node)`);
         continue;
       }
       const r = await runConcurrent(nSearch, c, (i) => search(i), new Progress(`natsvec search c=${c}`, nSearch));
@@ -447,7 +968,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
       const limit = 1.5 * scan.stats[key] + rttMs;
       fig({
         section: "search",
-        measure: `latency ${p}, concurrency 1`,
+        measure: `exact (FLAT) latency ${p}, concurrency 1`,
         value: c1.stats[key],
         unit: "ms",
         baselineName: "in-process scan, same queries",
@@ -460,7 +981,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
     for (const r of natsvecRuns) {
       fig({
         section: "search",
-        measure: `QPS, concurrency ${r.c}`,
+        measure: `exact (FLAT) QPS, concurrency ${r.c}`,
         value: r.stats.qps,
         unit: "QPS",
         baselineName: "in-process scan, 1 thread",
@@ -469,12 +990,13 @@ const runScenario = async (spec: Spec, opts: Options) => {
         note: r.c > 1 ? `p50 ${r.stats.p50Ms.toFixed(1)} / p95 ${r.stats.p95Ms.toFixed(1)} / p99 ${r.stats.p99Ms.toFixed(1)} ms` : undefined,
       });
     }
-    {
+    if (budgetLeft() < 20) skip("exact search under Eventually", `time budget of ${spec.budgetS} s nearly spent`);
+    else {
       // The same queries under Eventually: no TSO round trip before the search.
       const ev = await runConcurrent(nSearch, 1, (i) => search(i, undefined, "Eventually"), new Progress("natsvec search c=1 Eventually", nSearch));
       fig({
         section: "search",
-        measure: "latency p50, concurrency 1, consistencyLevel Eventually",
+        measure: "exact (FLAT) latency p50, concurrency 1, consistencyLevel Eventually",
         value: ev.stats.p50Ms,
         unit: "ms",
         baselineName: "same search under Strong",
@@ -486,7 +1008,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
     }
     fig({
       section: "search",
-      measure: `recall@${K} vs exact ground truth (${nSearch} q)`,
+      measure: `exact (FLAT) recall@${K} vs exact ground truth (${nSearch} q)`,
       value: c1.recall,
       unit: "",
       baselineName: "exact",
@@ -504,7 +1026,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
     for (let fi = 0; fi < FILTERS.length; fi++) {
       const f = FILTERS[fi]!;
       if (budgetLeft() < 20) {
-        skip(`filtered search ${f.expr}`, `time budget of ${spec.budgetS} s nearly spent`);
+        skip(`filtered search ${f.expr}`, `time budget of ${spec.budgetS} s nearly spent (${spec.reserveS} s kept for hnswlib-node)`);
         continue;
       }
       const fscan = filteredScans[fi]!;
@@ -535,59 +1057,52 @@ const runScenario = async (spec: Spec, opts: Options) => {
     }
     raw.filtered = filtered;
 
-    // ---------------------------------------------------------------- (f) memory
+    // ---------------------------------------------------------------- memory with both collections
     phase = "memory readings";
-    const vecBytes = n * dim * 4;
     const nvRss = rssOf(natsvec.pid);
     const nsRss = rssOf(nats.pid);
     const storeBytes = dirSize(join(tmp, "nats", "jetstream"));
-    if (nvRss) {
+    if (nvRss)
       fig({
         section: "memory",
-        measure: `natsvec process RSS with ${n} rows (after searches)`,
-        value: nvRss.rss / 2 ** 20,
+        measure: `natsvec RSS with both collections (${n} rows HNSW + ${n} rows FLAT), after the exact searches`,
+        value: mib(nvRss.rss),
         unit: "MiB",
-        baselineName: "raw vector bytes (n x dim x 4)",
-        baseline: vecBytes / 2 ** 20,
-        ratio: nvRss.rss / vecBytes,
-        note: `peak ${fmtBytes(nvRss.peak)}; idle before ingest ${idleRss ? fmtBytes(idleRss.rss) : "?"}; right after ingest ${afterIngestRss ? fmtBytes(afterIngestRss.rss) : "?"}`,
+        baselineName: "2 x raw vectors + 1 HNSW graph",
+        baseline: mib(2 * vecBytes + graphBytes),
+        ratio: nvRss.rss / (2 * vecBytes + graphBytes),
+        note: `peak ${fmtBytes(nvRss.peak)} (since the restart)`,
       });
-      if (idleRss)
-        fig({
-          section: "memory",
-          measure: "natsvec RSS growth over idle",
-          value: (nvRss.rss - idleRss.rss) / 2 ** 20,
-          unit: "MiB",
-          baselineName: "raw vector bytes",
-          baseline: vecBytes / 2 ** 20,
-          ratio: (nvRss.rss - idleRss.rss) / vecBytes,
-        });
-    }
     if (nsRss)
       fig({
         section: "memory",
-        measure: "nats-server RSS (WAL + bench raw stream)",
-        value: nsRss.rss / 2 ** 20,
+        measure: "nats-server RSS with both collections",
+        value: mib(nsRss.rss),
         unit: "MiB",
-        baselineName: "raw vector bytes",
-        baseline: vecBytes / 2 ** 20,
-        ratio: nsRss.rss / vecBytes,
+        baselineName: "2 x raw vectors",
+        baseline: mib(2 * vecBytes),
+        ratio: nsRss.rss / (2 * vecBytes),
         note: `peak ${fmtBytes(nsRss.peak)}`,
       });
     fig({
       section: "memory",
-      measure: "JetStream store on disk (natsvec WAL + meta + bench raw stream)",
-      value: storeBytes / 2 ** 20,
+      measure: "JetStream store on disk with both collections",
+      value: mib(storeBytes),
       unit: "MiB",
-      baselineName: "raw vector bytes",
-      baseline: vecBytes / 2 ** 20,
-      ratio: storeBytes / vecBytes,
+      baselineName: "2 x raw vectors",
+      baseline: mib(2 * vecBytes),
+      ratio: storeBytes / (2 * vecBytes),
     });
-    raw.memory = { idleRss, afterIngestRss, natsvec: nvRss, natsServer: nsRss, vecBytes, storeBytes };
+    raw.memoryEnd = { natsvec: nvRss, natsServer: nsRss, storeBytes };
+  } catch (e) {
+    failed(phase, e);
+  }
 
-    // ---------------------------------------------------------------- (a') batch sizes on a subset
+  // ---------------------------------------------------------------- (a') batch sizes on a subset
+  phase = "batch-size ingest";
+  try {
+    if (!natsvecAlive()) throw new Error("natsvec is not running (see the earlier FAILED row)");
     const sub = Math.min(spec.subset.n, n);
-    phase = "batch-size ingest";
     say(`\n(a) batch sizes ${spec.subset.batches.join("/")} on the first ${sub} rows`);
     const batchRuns: unknown[] = [];
     for (const b of spec.subset.batches) {
@@ -597,11 +1112,11 @@ const runScenario = async (spec: Spec, opts: Options) => {
         continue;
       }
       if (budgetLeft() < 15) {
-        skip(`ingest batch ${b}`, `time budget of ${spec.budgetS} s nearly spent`);
+        skip(`ingest batch ${b}`, `time budget of ${spec.budgetS} s nearly spent (${spec.reserveS} s kept for hnswlib-node)`);
         continue;
       }
       const name = `bench_b${b}`;
-      await createCollection(name);
+      await createCollection(name, "FLAT");
       const r = await ingest(name, sub, b, `natsvec insert (batch ${b})`);
       const rb = await rawPublish(name, sub, b, `raw JetStream publish (batch ${b})`);
       await db.collections.drop({ collectionName: name });
@@ -621,19 +1136,11 @@ const runScenario = async (spec: Spec, opts: Options) => {
       batchRuns.push({ batch: b, bytes, natsvec: r, raw: rb });
     }
     raw.batchSizes = batchRuns;
-
   } catch (e) {
-    if (interrupted()) throw e;
-    const msg = e instanceof Error ? e.message : String(e);
-    say(`\nnatsvec FAILED during ${phase}: ${msg}`);
-    fig({ section: "FAILED", measure: `natsvec ${phase}`, value: msg.replace(/\|/g, "/"), unit: "" });
-    skip(`natsvec phases after ${phase}`, "natsvec failed (see the FAILED row)");
-    const tail = natsvec.tail().split("\n").filter((l) => l.trim() !== "").slice(-15);
-    if (tail.length) notes.push(`natsvec process log (--log info) up to the failure:\n\n    ${tail.join("\n    ")}\n`);
-    raw.failure = { phase, message: msg, natsvecTail: natsvec.tail(), natsvecRss: rssOf(natsvec.pid), natsServerRss: rssOf(nats.pid) };
+    failed(phase, e);
   }
 
-  // Stop natsvec and nats-server before the in-process baselines (frees the core and the memory).
+  // Stop natsvec and nats-server before the in-process baselines (frees the cores and the memory).
   await db.close().catch(() => undefined);
   await nc.close().catch(() => undefined);
   await ncEcho.close().catch(() => undefined);
@@ -648,7 +1155,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
       measure: `${r.system} build time (M=${HNSW.M}, efC=${HNSW.efConstruction}, ${r.buildNote})`,
       value: r.buildMs / 1000,
       unit: "s",
-      baselineName: mainMs === undefined ? undefined : "natsvec ingest (no index)",
+      baselineName: mainMs === undefined ? undefined : "natsvec ingest (before the index build)",
       baseline: mainMs === undefined ? undefined : mainMs / 1000,
       ratio: mainMs === undefined ? undefined : r.buildMs / mainMs,
     });
@@ -665,22 +1172,26 @@ const runScenario = async (spec: Spec, opts: Options) => {
       });
     for (const p of r.points) points.push({ system: r.system, label: p.param, qps: p.stats.qps, recall: p.recall });
   };
-  if (!opts.hnsw) skip("hnswlib-node", "--no-hnsw");
-  else if (budgetLeft() < 60 && spec.name !== "quick") skip("hnswlib-node", `time budget of ${spec.budgetS} s nearly spent`);
+  let hnswlibResult: AnnResult | undefined;
+  if (!opts.hnsw) skip("hnswlib-node", "--no-hnsw (natsvec's HNSW figures have no baseline then)");
   else {
-    say(`\n(d) hnswlib-node M=${HNSW.M} efConstruction=${HNSW.efConstruction}, ef ${EFS.join("/")}, ${ds.queries.n} queries`);
-    const r = runHnswlib(ds, K, gt.ids, { ...HNSW, efs: EFS });
-    annResults.push(r);
-    ceilingFigures(r);
+    // Never skipped for time: natsvec's index build and HNSW search figures are ratios to it.
+    say(`\n(d) hnswlib-node M=${HNSW.M} efConstruction=${HNSW.efConstruction}, ef ${[...EFS, ...spec.hnswlibExtraEfs].join("/")}, ${ds.queries.n} queries`);
+    hnswlibResult = runHnswlib(ds, K, gt.ids, { ...HNSW, efs: [...EFS, ...spec.hnswlibExtraEfs] });
+    annResults.push(hnswlibResult);
+    ceilingFigures(hnswlibResult);
   }
+  for (const d of deferred) d(hnswlibResult);
   const peers = opts.peers ?? spec.peers;
   for (const peer of ["usearch", "pgvector", "lancedb"]) {
     if (!peers.includes(peer)) {
-      if (peer === "pgvector") skip("pgvector (PGlite)", "opt-in (add --peers usearch,pgvector): at 100k rows its single-threaded WASM HNSW build takes ~54 s plus ~14 s of row loading, which would take quick from ~60 s to ~130 s");
+      if (peer === "usearch" && spec.name === "full")
+        skip("usearch", "opt-in in full (add --peers usearch): its 1M build takes ~500 s on 2 cores, which would take full past 30 min; the 2026-11-22 full run measured it (recall 0.907 at 998 QPS, ef=128)");
+      if (peer === "pgvector") skip("pgvector (PGlite)", "opt-in (add --peers usearch,pgvector): at 100k rows its single-threaded WASM HNSW build takes ~54 s plus ~14 s of row loading");
       if (peer === "lancedb") skip("LanceDB", "not a dependency: @lancedb/lancedb installs and works (tried in a scratch dir) but ships a 178 MB native binary and pulls the openai SDK as an optional dependency, so it is not added to every npm install");
       continue;
     }
-    if (budgetLeft() < 60 && spec.name !== "quick") {
+    if (budgetLeft() + spec.reserveS < 60 && spec.name !== "quick") {
       skip(peer, `time budget of ${spec.budgetS} s nearly spent`);
       continue;
     }
@@ -698,13 +1209,39 @@ const runScenario = async (spec: Spec, opts: Options) => {
   raw.ann = annResults.map((r) => ({ system: r.system, buildMs: r.buildMs, buildNote: r.buildNote, points: r.points }));
 
   notes.push(
-    `natsvec runs as a separate \`natsvec standalone --nats <url>\` child process (all roles in one Node process, one core for the search); the bench's nats-server has max_payload ${fmtBytes(MAX_PAYLOAD)} (default is 1 MiB) so that batch 10000 fits.`,
-    "Searches: one query vector per request, consistencyLevel Strong (one TSO round trip per search), k=10, no output fields, index type FLAT (exact). Shards seal growing segments at 200k rows / 128 MiB / 60 s idle; natsvec's HNSW is not benchmarked yet, so hnswlib-node/usearch are its future ceiling, not a like-for-like comparison.",
-    "Raw JetStream baseline: the msgpack-encoded insert request bytes, published to a separate file-backed stream on the same server, each publish awaited before the next (encoding excluded from its time; natsvec's time includes the client's encoding).",
-    `recall@${K} is |returned ∩ exact top-${K}| / ${K}, averaged over queries; ground truth is an exact scan cached under bench/data/.`,
+    `natsvec runs as a separate \`natsvec standalone --nats <url> ${spec.natsvecArgs.join(" ")}\` child process (all roles in one Node process; on this machine its index pool has 1 build worker and max(1, cores - 1) search workers); the bench's nats-server has max_payload ${fmtBytes(MAX_PAYLOAD)} (default is 1 MiB) so that batch 10000 fits.`,
+    `Collections: \`${HCOLL}\` (AUTOINDEX = HNSW M=${HNSW.M}, efConstruction=${HNSW.efConstruction}) gets the main ingest, then \`collections/flush\`; "indexed and loaded" = \`indexes/describe\` pendingRows 0 with totalRows = N and \`get_load_state\` LoadStateLoaded/100, polled every 200 ms. Its searches: one query vector per request, Strong, k=${K}, \`searchParams.params.ef\`, ${nHnsw} queries per point. Then it is killed (SIGKILL) and restarted on the same data dir (nats-server stays up). \`${coll}\` (FLAT) is a second collection with the same rows for the exact-search and filter figures (${nSearch} queries).`,
+    `Memory: raw vectors = N x dim x 4 B; ${HNSW_GRAPH_FORMULA}; for N=${n}, M=${HNSW.M}: ${fmtBytes(vecBytes)} + ${fmtBytes(graphBytes)} = ${fmtBytes(indexBytes)}. hnswlib keeps the float32 vectors inside its graph, so this sum is what one HNSW copy of the data needs; natsvec's idle footprint (${idleRss ? fmtBytes(idleRss.rss) : "?"}) is included in its RSS.`,
+    "Raw JetStream baseline: the msgpack-encoded insert request bytes, published to a separate file-backed stream on the same server, each publish awaited before the next (encoding excluded from its time; natsvec's time includes the client's encoding); the stream is purged after each use.",
+    `recall@${K} is |returned ∩ exact top-${K}| / ${K}, averaged over queries; ground truth is an exact scan cached under bench/data/. hnswlib-node's ef sweep uses all ${ds.queries.n} dataset queries, single-threaded, in-process, one query per call.`,
   );
 
+  // What the logs say happened (seals, failed tasks, slow consumers): facts behind the figures.
+  {
+    const nvLog = existsSync(natsvecLog) ? readFileSync(natsvecLog, "utf8") : "";
+    const seals = new Map<string, number>();
+    for (const m of nvLog.matchAll(/shard (\d+)\/\d+: sealed \d+ segments \((\d+) rows, (\w+)\)/g)) {
+      const k = `collection ${m[1]}: ${m[2]} rows (${m[3]})`;
+      seals.set(k, (seals.get(k) ?? 0) + 1);
+    }
+    const count = (re: RegExp) => (nvLog.match(re) ?? []).length;
+    const flushFailed = count(/flush task failed/g);
+    const taskFetch = count(/task fetch failed/g);
+    const errors = count(/ ERROR /g);
+    const nsLog = existsSync(natsServerLog) ? readFileSync(natsServerLog, "utf8") : "";
+    const slow = (nsLog.match(/Slow Consumer Detected/g) ?? []).length;
+    raw.logSummary = { seals: Object.fromEntries(seals), flushFailed, taskFetchFailed: taskFetch, errorLines: errors, slowConsumers: slow };
+    notes.push(
+      `From the logs (collection 1 = ${HCOLL}, 2 = ${coll}): seals ${[...seals].map(([k, v]) => `${v} x ${k}`).join(", ") || "none"}; natsvec ERROR lines ${errors} (of which "flush task failed" ${flushFailed}); "task fetch failed" warnings ${taskFetch}; nats-server "Slow Consumer Detected" ${slow}.`,
+    );
+  }
+
   const durationS = elapsedS();
+  const rank = (s: string) => {
+    const i = SECTION_ORDER.indexOf(s);
+    return i < 0 ? SECTION_ORDER.length : i;
+  };
+  const sorted = figures.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f.section) - rank(b.f.section) || a.i - b.i).map((x) => x.f);
   const report: Report = {
     scenario: spec.name,
     title: `${spec.name}: ${n.toLocaleString("en-US")} x ${dim} ${ds.metric}, k=${K}`,
@@ -721,8 +1258,20 @@ const runScenario = async (spec: Spec, opts: Options) => {
       "load average (start/end)": `${loadAtStart.toFixed(1)}/${loadavg()[0]!.toFixed(1)}`,
     },
     dataset: ds.description,
-    config: { k: K, shardsNum: opts.shards, mainBatch: spec.mainBatch, searchQueries: nSearch, maxPayload: MAX_PAYLOAD, hnsw: HNSW, efs: EFS, peers },
-    figures,
+    config: {
+      k: K,
+      shardsNum: opts.shards,
+      natsvecArgs: spec.natsvecArgs.join(" "),
+      mainBatch: spec.mainBatch,
+      searchQueries: nSearch,
+      hnswQueries: nHnsw,
+      maxPayload: MAX_PAYLOAD,
+      hnsw: HNSW,
+      efs: EFS,
+      hnswConcurrencies: HNSW_CONCURRENCIES,
+      peers,
+    },
+    figures: sorted,
     points,
     skipped,
     notes,
@@ -730,8 +1279,22 @@ const runScenario = async (spec: Spec, opts: Options) => {
   };
   const outDir = opts.out ? resolve(opts.out) : join(BENCH_DIR, "results", `${report.date}-${spec.name}`);
   writeReport(outDir, report);
+  // Logs for the repro: kept with the results only when natsvec failed (stale ones from an earlier run are removed).
+  for (const f of ["natsvec.log", "nats-server.log"]) {
+    const dst = join(outDir, f);
+    if (existsSync(dst)) rmSync(dst);
+  }
+  if (raw.failures) {
+    const tailLines = (p: string, max: number, keep: (l: string) => boolean = () => true) => {
+      if (!existsSync(p)) return "";
+      const ls = readFileSync(p, "utf8").split("\n").filter(keep);
+      return ls.slice(-max).join("\n") + "\n";
+    };
+    writeFileSync(join(outDir, "natsvec.log"), tailLines(natsvecLog, 3000));
+    writeFileSync(join(outDir, "nats-server.log"), tailLines(natsServerLog, 500, (l) => !l.includes("[INF]") || /slow consumer/i.test(l)));
+  }
   await cleanupAll();
-  process.stdout.write(`\n${markdownTable(figures)}\n\n`);
+  process.stdout.write(`\n${markdownTable(sorted)}\n\n`);
   if (skipped.length) process.stdout.write(`Skipped:\n${skipped.map((s) => `- ${s.what}: ${s.why}`).join("\n")}\n\n`);
   process.stdout.write(`Results: ${outDir}/results.md (+ results.json, qps-recall.svg); ${durationS.toFixed(0)} s\n`);
 };
