@@ -430,6 +430,70 @@ const runScenario = async (spec: Spec, opts: Options) => {
     }
   };
 
+  /**
+   * collections/flush, then poll indexes/describe + get_load_state (every 200 ms) until all n rows are
+   * indexed (pendingRows 0, totalRows n) and the collection is Loaded/100. Fails when count(*) drops
+   * below n (acknowledged rows lost), when nothing changes for stallS, or at the deadline.
+   */
+  const flushAndWait = async (collectionName: string, tStart: number) => {
+    const tFlush = performance.now();
+    await db.call("collections", "flush", { collectionName }, { timeoutMs: spec.flushDeadlineS * 1000 });
+    const tFlushed = performance.now();
+    const deadline = tFlushed + spec.indexDeadlineS * 1000;
+    const p = new Progress(`${collectionName}: rows indexed`, n);
+    let tIndexed: number | undefined;
+    let tLoaded: number | undefined;
+    let last: { d?: IndexDescription; l?: LoadState } = {};
+    const timeline: { s: number; indexedRows: number; totalRows: number; loadState: string; loadProgress?: number }[] = [];
+    let lastLog = 0;
+    let lastCount = tFlushed;
+    let lastChange = tFlushed;
+    let lastKey = "";
+    const countAfterFlush = await db.entities.count({ collectionName, consistencyLevel: "Strong" });
+    if (countAfterFlush !== n) throw new Error(`acknowledged rows lost: count(*) = ${countAfterFlush} right after flush returned, was ${n} before it`);
+    while (tLoaded === undefined) {
+      const d = (await db.call<IndexDescription[]>("indexes", "describe", { collectionName, indexName: "vector" }, { timeoutMs: 30_000 })).data[0]!;
+      const l = (await db.call<LoadState>("collections", "get_load_state", { collectionName }, { timeoutMs: 30_000 })).data;
+      last = { d, l };
+      const now = performance.now();
+      const key = `${d.indexedRows}/${d.totalRows}/${l.loadState}/${l.loadProgress}`;
+      if (key !== lastKey) {
+        lastKey = key;
+        lastChange = now;
+      }
+      // Every 10 s: are all acknowledged rows still there? (A flush that stored fewer rows than it sealed loses them.)
+      if (now - lastCount > 10_000) {
+        lastCount = now;
+        const c = await db.entities.count({ collectionName, consistencyLevel: "Strong" });
+        if (c !== n)
+          throw new Error(
+            `acknowledged rows lost: count(*) = ${c} ${((now - tFlushed) / 1000).toFixed(0)} s after flush returned (was ${n}); indexes/describe: indexedRows ${d.indexedRows}, totalRows ${d.totalRows}`,
+          );
+      }
+      if (now - lastChange > spec.stallS * 1000)
+        throw new Error(
+          `index/load stalled: no change for ${spec.stallS} s (indexedRows ${d.indexedRows}, totalRows ${d.totalRows} of ${n}, pendingRows ${d.pendingRows}, ${l.loadState} ${l.loadProgress ?? "?"}%)`,
+        );
+      if (now - lastLog > 5_000) {
+        timeline.push({ s: (now - tStart) / 1000, indexedRows: d.indexedRows, totalRows: d.totalRows, loadState: l.loadState, loadProgress: l.loadProgress });
+        lastLog = now;
+      }
+      p.update(d.indexedRows);
+      const indexed = d.totalRows === n && d.pendingRows === 0;
+      if (indexed && tIndexed === undefined) tIndexed = now;
+      if (indexed && l.loadState === "LoadStateLoaded" && l.loadProgress === 100) tLoaded = now;
+      else {
+        if (now > deadline)
+          throw new Error(
+            `not indexed and loaded ${spec.indexDeadlineS} s after flush: indexedRows ${d.indexedRows}, totalRows ${d.totalRows}, pendingRows ${d.pendingRows}, ${l.loadState} ${l.loadProgress ?? "?"}%`,
+          );
+        await sleep(200);
+      }
+    }
+    p.done();
+    return { tFlush, tFlushed, tIndexed: tIndexed!, tLoaded, last, timeline };
+  };
+
   // Raw JetStream baseline: the same request bytes (msgpack of the insert body), same count,
   // published to a separate file-backed stream on the same server, each awaited (ack) before the next.
   // The stream is purged after each use, so nats-server's memory and store figures are natsvec's own.
@@ -519,72 +583,18 @@ const runScenario = async (spec: Spec, opts: Options) => {
     // ---------------------------------------------------------------- (g) flush -> indexed -> loaded
     phase = "flush / index build / load";
     say(`\n(g) flush, then poll indexes/describe and get_load_state until pendingRows = 0 and Loaded/100`);
-    const tFlush = performance.now();
-    await db.call("collections", "flush", { collectionName: HCOLL }, { timeoutMs: spec.flushDeadlineS * 1000 });
-    const tFlushed = performance.now();
-    const deadline = tFlushed + spec.indexDeadlineS * 1000;
-    const p = new Progress("natsvec rows indexed", n);
-    let tIndexed: number | undefined;
-    let tLoaded: number | undefined;
-    let last: { d?: IndexDescription; l?: LoadState } = {};
-    const timeline: { s: number; indexedRows: number; totalRows: number; loadState: string; loadProgress?: number }[] = [];
-    let lastLog = 0;
-    let lastCount = tFlushed;
-    let lastChange = tFlushed;
-    let lastKey = "";
-    const countAfterFlush = await db.entities.count({ collectionName: HCOLL, consistencyLevel: "Strong" });
-    if (countAfterFlush !== n) throw new Error(`acknowledged rows lost: count(*) = ${countAfterFlush} right after flush returned, was ${n} before it`);
-    while (tLoaded === undefined) {
-      const d = (await db.call<IndexDescription[]>("indexes", "describe", { collectionName: HCOLL, indexName: "vector" }, { timeoutMs: 30_000 })).data[0]!;
-      const l = (await db.call<LoadState>("collections", "get_load_state", { collectionName: HCOLL }, { timeoutMs: 30_000 })).data;
-      last = { d, l };
-      const now = performance.now();
-      const key = `${d.indexedRows}/${d.totalRows}/${l.loadState}/${l.loadProgress}`;
-      if (key !== lastKey) {
-        lastKey = key;
-        lastChange = now;
-      }
-      // Every 10 s: are all acknowledged rows still there? (A flush that stored fewer rows than it sealed loses them.)
-      if (now - lastCount > 10_000) {
-        lastCount = now;
-        const c = await db.entities.count({ collectionName: HCOLL, consistencyLevel: "Strong" });
-        if (c !== n)
-          throw new Error(
-            `acknowledged rows lost: count(*) = ${c} ${((now - tFlushed) / 1000).toFixed(0)} s after flush returned (was ${n}); indexes/describe: indexedRows ${d.indexedRows}, totalRows ${d.totalRows}`,
-          );
-      }
-      if (now - lastChange > spec.stallS * 1000)
-        throw new Error(
-          `index/load stalled: no change for ${spec.stallS} s (indexedRows ${d.indexedRows}, totalRows ${d.totalRows} of ${n}, pendingRows ${d.pendingRows}, ${l.loadState} ${l.loadProgress ?? "?"}%)`,
-        );
-      if (now - lastLog > 5_000) {
-        timeline.push({ s: (now - tFirstInsert) / 1000, indexedRows: d.indexedRows, totalRows: d.totalRows, loadState: l.loadState, loadProgress: l.loadProgress });
-        lastLog = now;
-      }
-      p.update(d.indexedRows);
-      const indexed = d.totalRows === n && d.pendingRows === 0;
-      if (indexed && tIndexed === undefined) tIndexed = now;
-      if (indexed && l.loadState === "LoadStateLoaded" && l.loadProgress === 100) tLoaded = now;
-      else {
-        if (now > deadline)
-          throw new Error(
-            `not indexed and loaded ${spec.indexDeadlineS} s after flush: indexedRows ${d.indexedRows}, totalRows ${d.totalRows}, pendingRows ${d.pendingRows}, ${l.loadState} ${l.loadProgress ?? "?"}%`,
-          );
-        await sleep(200);
-      }
-    }
-    p.done();
+    const { tFlush, tFlushed, tIndexed, tLoaded, last, timeline } = await flushAndWait(HCOLL, tFirstInsert);
     const cpuIndexed = cpuMsOf(natsvec.pid) - cpuIngest0;
     const toLoadedS = (tLoaded - tFirstInsert) / 1000;
     const loadedNote =
       `ingest ${(mainMs / 1000).toFixed(1)} s, count visible +${(vis.ms / 1000).toFixed(2)} s, flush call ${((tFlushed - tFlush) / 1000).toFixed(1)} s, ` +
-      `then pendingRows 0 after ${((tIndexed! - tFlushed) / 1000).toFixed(1)} s and Loaded/100 after ${((tLoaded - tFlushed) / 1000).toFixed(1)} s; ` +
+      `then pendingRows 0 after ${((tIndexed - tFlushed) / 1000).toFixed(1)} s and Loaded/100 after ${((tLoaded - tFlushed) / 1000).toFixed(1)} s; ` +
       `natsvec CPU over the whole span ${(cpuIndexed / 1000).toFixed(1)} s (all threads)`;
     raw.indexLoad = {
       ingestMs: mainMs,
       ackToVisibleMs: vis.ms,
       flushCallMs: tFlushed - tFlush,
-      flushedToIndexedMs: tIndexed! - tFlushed,
+      flushedToIndexedMs: tIndexed - tFlushed,
       flushedToLoadedMs: tLoaded - tFlushed,
       firstInsertToLoadedMs: tLoaded - tFirstInsert,
       natsvecCpuMs: cpuIndexed,
@@ -939,7 +949,22 @@ const runScenario = async (spec: Spec, opts: Options) => {
       unit: "rows/s",
       note: `wall ${(flatIngest.ms / 1000).toFixed(2)} s; CPU natsvec ${(flatIngest.cpu.natsvecMs / 1000).toFixed(2)} s; last ack -> count(*) = ${n} ${flatVis.ms.toFixed(0)} ms`,
     });
-    raw.ingestFlat = { natsvec: flatIngest, visibleAfterAckMs: flatVis.ms };
+    // Steady state for the exact searches: every row flushed, FLAT-"indexed" and served by the query node
+    // (otherwise seals, flushes and handoffs of this collection run during the measurements).
+    phase = "FLAT collection flush / load";
+    const tFlatStart = performance.now() - flatIngest.ms - flatVis.ms;
+    const flat = await flushAndWait(coll, tFlatStart);
+    // (deferred only to print after bench_hnsw's rows of the same section)
+    deferred.push(() =>
+      fig({
+        section: "index+load",
+        measure: `${coll} (FLAT): flush returned -> all ${n} rows indexed (FLAT) and loaded`,
+        value: (flat.tLoaded - flat.tFlushed) / 1000,
+        unit: "s",
+        note: `flush call ${((flat.tFlushed - flat.tFlush) / 1000).toFixed(1)} s`,
+      }),
+    );
+    raw.ingestFlat = { natsvec: flatIngest, visibleAfterAckMs: flatVis.ms, flushCallMs: flat.tFlushed - flat.tFlush, flushedToLoadedMs: flat.tLoaded - flat.tFlushed };
 
     // ---------------------------------------------------------------- (c) exact search
     phase = "exact search";
@@ -1210,7 +1235,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
 
   notes.push(
     `natsvec runs as a separate \`natsvec standalone --nats <url> ${spec.natsvecArgs.join(" ")}\` child process (all roles in one Node process; on this machine its index pool has 1 build worker and max(1, cores - 1) search workers); the bench's nats-server has max_payload ${fmtBytes(MAX_PAYLOAD)} (default is 1 MiB) so that batch 10000 fits.`,
-    `Collections: \`${HCOLL}\` (AUTOINDEX = HNSW M=${HNSW.M}, efConstruction=${HNSW.efConstruction}) gets the main ingest, then \`collections/flush\`; "indexed and loaded" = \`indexes/describe\` pendingRows 0 with totalRows = N and \`get_load_state\` LoadStateLoaded/100, polled every 200 ms. Its searches: one query vector per request, Strong, k=${K}, \`searchParams.params.ef\`, ${nHnsw} queries per point. Then it is killed (SIGKILL) and restarted on the same data dir (nats-server stays up). \`${coll}\` (FLAT) is a second collection with the same rows for the exact-search and filter figures (${nSearch} queries).`,
+    `Collections: \`${HCOLL}\` (AUTOINDEX = HNSW M=${HNSW.M}, efConstruction=${HNSW.efConstruction}) gets the main ingest, then \`collections/flush\`; "indexed and loaded" = \`indexes/describe\` pendingRows 0 with totalRows = N and \`get_load_state\` LoadStateLoaded/100, polled every 200 ms. Its searches: one query vector per request, Strong, k=${K}, \`searchParams.params.ef\`, ${nHnsw} queries per point. Then it is killed (SIGKILL) and restarted on the same data dir (nats-server stays up). \`${coll}\` (FLAT) is a second collection with the same rows for the exact-search and filter figures (${nSearch} queries), flushed and waited on like \`${HCOLL}\` before they run, so they measure the steady state (sealed FLAT segments served by the query node, nothing sealing or loading meanwhile).`,
     `Memory: raw vectors = N x dim x 4 B; ${HNSW_GRAPH_FORMULA}; for N=${n}, M=${HNSW.M}: ${fmtBytes(vecBytes)} + ${fmtBytes(graphBytes)} = ${fmtBytes(indexBytes)}. hnswlib keeps the float32 vectors inside its graph, so this sum is what one HNSW copy of the data needs; natsvec's idle footprint (${idleRss ? fmtBytes(idleRss.rss) : "?"}) is included in its RSS.`,
     "Raw JetStream baseline: the msgpack-encoded insert request bytes, published to a separate file-backed stream on the same server, each publish awaited before the next (encoding excluded from its time; natsvec's time includes the client's encoding); the stream is purged after each use.",
     `recall@${K} is |returned ∩ exact top-${K}| / ${K}, averaged over queries; ground truth is an exact scan cached under bench/data/. hnswlib-node's ef sweep uses all ${ds.queries.n} dataset queries, single-threaded, in-process, one query per call.`,
