@@ -143,7 +143,8 @@ export const searchSegments = async <H>(
   const wanted = segs.filter((s) => !parts || parts.has(s.record.partitionId));
   const perSegment = await Promise.all(
     wanted.map(async (seg, tag): Promise<Hit[][]> => {
-      const { allow, count } = await allowedRows(seg, filter);
+      // No filter: the cached complement of the deleted flags (or none at all), no per-row pass.
+      const { allow, count } = filter === undefined ? { allow: seg.liveRowBits(), count: seg.liveRows } : await allowedRows(seg, filter);
       if (count === 0 || req.k === 0) return req.queries.map(() => []);
       const index = seg.indexes.get(req.field);
       if (index && index.metric !== req.metric)

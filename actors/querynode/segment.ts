@@ -47,6 +47,8 @@ export interface LoadedIndex<H> {
 export class LoadedSegment<H = unknown> {
   readonly deleted: Uint8Array;
   private deletedRows = 0;
+  /** Allowed rows without a filter (the complement of `deleted`), built on demand, dropped on delete. */
+  private liveBits: Uint8Array | undefined;
   readonly pkName: string;
   /** Vector indexes by field name. */
   readonly indexes = new Map<string, LoadedIndex<H>>();
@@ -92,10 +94,26 @@ export class LoadedSegment<H = unknown> {
       if (this.deleted[row] === 0) {
         this.deleted[row] = 1;
         this.deletedRows++;
+        this.liveBits = undefined;
         n++;
       }
     }
     return n;
+  }
+
+  /**
+   * One byte per row, 1 = not deleted; undefined when no row is deleted (every row allowed).
+   * Cached until the next delete: an unfiltered search costs no per-row work on this thread.
+   */
+  liveRowBits(): Uint8Array | undefined {
+    if (this.deletedRows === 0) return undefined;
+    if (this.liveBits === undefined) {
+      const d = this.deleted;
+      const bits = new Uint8Array(d.length);
+      for (let i = 0; i < d.length; i++) bits[i] = d[i] === 0 ? 1 : 0;
+      this.liveBits = bits;
+    }
+    return this.liveBits;
   }
 
   /** Row of `pk` if present and not deleted, else -1. */

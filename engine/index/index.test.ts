@@ -353,6 +353,43 @@ describe("IndexWorkerPool", () => {
     await expect(crashPool.build("FLAT", "L2", DATA.subarray(0, D), D)).rejects.toThrow(/closed/);
   });
 
+  // Proves concurrent searches (batched per worker while one is in flight) answer exactly like one at a time,
+  // per-search errors stay per search, and a crash rejects both the in-flight batch and the queued searches.
+  it("concurrent searches batch per worker, same answers, crash rejects queued ones", async () => {
+    const p = new IndexWorkerPool(1);
+    try {
+      const c = CASES.find((x) => x.type === "HNSW")!;
+      const h = await p.load(await p.build("HNSW", "L2", DATA, D, c.build));
+      const bits = new Uint8Array(N);
+      for (let i = 0; i < N; i += 3) bits[i] = 1;
+      const alone = [];
+      for (let i = 0; i < 40; i++) alone.push(await p.search(h, [QUERIES[i % QUERIES.length]!], K, c.search, i % 2 ? bits : undefined));
+      const flat = await p.load(await p.build("FLAT", "L2", DATA, D));
+      await p.unload(flat); // a search of an unloaded handle in the middle of a batch fails alone
+      const together = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          i === 20
+            ? p.search(flat, [QUERIES[0]!], K).then(() => "no error", (e: Error) => e.message)
+            : p.search(h, [QUERIES[i % QUERIES.length]!], K, c.search, i % 2 ? bits : undefined),
+        ),
+      );
+      expect(together[20]).toMatch(/not loaded/);
+      together.forEach((r, i) => {
+        if (i !== 20) sameResults(r as never, alone[i]!);
+      });
+      // many searches queued behind an in-flight batch, then the worker dies
+      const big = await p.load(await p.build("FLAT", "L2", DATA, D));
+      const outcomes = Array.from({ length: 30 }, () => p.search(big, QUERIES, K).then(() => "ok", (e: Error) => e));
+      await p._killWorker(big);
+      const settled = await Promise.all(outcomes);
+      // (a batch may finish before the worker reaches a checkpoint; everything else is rejected, nothing hangs)
+      expect(settled.every((e) => e === "ok" || e instanceof IndexWorkerError)).toBe(true);
+      expect(settled.filter((e) => e instanceof IndexWorkerError).length).toBeGreaterThan(0);
+    } finally {
+      await p.close();
+    }
+  });
+
   // Proves close() during a running HNSW build stops the worker at a checkpoint (terminating it inside hnswlib's native code would abort the process), promptly, rejecting the build.
   it("close during a build is safe and prompt", async () => {
     const p = new IndexWorkerPool(1);

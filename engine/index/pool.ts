@@ -89,6 +89,7 @@ export type WorkerRequest =
   | { id: number; op: "load"; handle: number; bytes: Uint8Array }
   | { id: number; op: "adoptFlat"; handle: number; metric: Metric; dim: number; vectors: Float32Array }
   | { id: number; op: "search"; handle: number; queries: Float32Array; k: number; params: SearchParams; allow?: Uint8Array }
+  | { id: number; op: "searchBatch"; items: SearchItem[] }
   | { id: number; op: "vectors"; handle: number; rows: Int32Array }
   | { id: number; op: "unload"; handle: number }
   | { id: 0; op: "exit" | "crash" };
@@ -107,10 +108,31 @@ interface LoadInfo {
   exactVectors: boolean;
 }
 
-interface PackedResults {
+export interface PackedResults {
   counts: Int32Array;
   rows: Int32Array;
   distances: Float32Array;
+}
+
+/** One search of a `searchBatch` request (same fields as a `search` request). */
+export interface SearchItem {
+  handle: number;
+  queries: Float32Array;
+  k: number;
+  params: SearchParams;
+  allow?: Uint8Array;
+}
+
+/** A `searchBatch` answer: one outcome per item, in order. */
+export type SearchBatchOutcome = { ok: true; value: PackedResults } | { ok: false; error: { name: string; message: string } };
+
+/** A search waiting for its slot's in-flight batch to come back. */
+interface QueuedSearch {
+  item: SearchItem;
+  transfer: ArrayBuffer[];
+  handleId: number;
+  resolve: (r: PackedResults) => void;
+  reject: (e: Error) => void;
 }
 
 // ---------------------------------------------------------------- pool
@@ -136,7 +158,15 @@ interface Slot {
   incoming: number;
   lastError: string | undefined;
   idleTimer: NodeJS.Timeout | undefined;
+  /** Searches queued while a batch is in flight on this slot; sent together as the next batch. */
+  searchQueue: QueuedSearch[];
+  searchBatchesInFlight: number;
 }
+
+/** Search batches in flight per worker: one being searched, one queued behind it, so the worker never waits on this thread. */
+const SEARCH_BATCHES_IN_FLIGHT = 2;
+/** At most this many searches in one batch message. */
+const SEARCH_BATCH_MAX = 64;
 
 interface HandleState {
   handle: IndexHandle;
@@ -177,6 +207,8 @@ export class IndexWorkerPool {
       incoming: 0,
       lastError: undefined,
       idleTimer: undefined,
+      searchQueue: [],
+      searchBatchesInFlight: 0,
     });
     this.searchSlots = Array.from({ length: n }, (_, i) => mk("search", i));
     this.buildSlots = Array.from({ length: nb }, (_, i) => mk("build", i));
@@ -251,6 +283,11 @@ export class IndexWorkerPool {
   /**
    * Top-k per query through the handle's worker. `allowBitset[row]` nonzero
    * = row allowed (rows past its end are not allowed); omit to allow all.
+   *
+   * Concurrent searches are batched per worker: while batches are in flight
+   * on a worker, later searches queue and go over as one message, and their
+   * answers come back in one message. Under load that saves a thread hop
+   * per search and lets the callers' replies leave together.
    */
   async search(handle: IndexHandle, queries: readonly Float32Array[], k: number, params: SearchParams = {}, allowBitset?: Uint8Array): Promise<SearchResult[]> {
     const st = this.state(handle);
@@ -260,14 +297,18 @@ export class IndexWorkerPool {
       if (q.length !== dim) throw new IndexParamError(`query vector has dim ${q.length}, index expects ${dim}`);
       packed.set(q, i * dim);
     });
-    const req: WorkerRequest = { id: 0, op: "search", handle: handle.id, queries: packed, k, params };
+    const item: SearchItem = { handle: handle.id, queries: packed, k, params };
     const transfer: ArrayBuffer[] = [packed.buffer];
     if (allowBitset !== undefined) {
       const [bits, t] = outgoing(allowBitset, false);
-      req.allow = bits;
+      item.allow = bits;
       transfer.push(...t);
     }
-    const r = (await this.call(st.slot, req, transfer)) as PackedResults;
+    const slot = st.slot;
+    const r = await new Promise<PackedResults>((resolve, reject) => {
+      slot.searchQueue.push({ item, transfer, handleId: handle.id, resolve, reject });
+      if (slot.searchBatchesInFlight < SEARCH_BATCHES_IN_FLIGHT) this.sendSearches(slot);
+    });
     const out: SearchResult[] = new Array(r.counts.length);
     for (let i = 0, at = 0; i < r.counts.length; i++) {
       const n = r.counts[i]!;
@@ -275,6 +316,42 @@ export class IndexWorkerPool {
       at += n;
     }
     return out;
+  }
+
+  /** Send the slot's queued searches (up to SEARCH_BATCH_MAX) as one batch; the next goes when one comes back. */
+  private sendSearches(slot: Slot): void {
+    const batch: QueuedSearch[] = [];
+    while (slot.searchQueue.length > 0 && batch.length < SEARCH_BATCH_MAX) {
+      const q = slot.searchQueue.shift()!;
+      const st = this.handles.get(q.handleId);
+      // Unloaded or lost (its worker crashed) since the search was queued.
+      if (this.closed) q.reject(new IndexWorkerError("index worker pool closed"));
+      else if (st === undefined) q.reject(new IndexParamError(`index handle ${q.handleId} is not loaded (unloaded, or from another pool)`));
+      else if (st.lost || st.slot !== slot) q.reject(new IndexWorkerError(`index handle ${q.handleId} was lost when its worker (${slot.label}) crashed; load it again`));
+      else batch.push(q);
+    }
+    if (batch.length === 0) return;
+    slot.searchBatchesInFlight++;
+    const req: WorkerRequest = { id: 0, op: "searchBatch", items: batch.map((q) => q.item) };
+    this.call(slot, req, batch.flatMap((q) => q.transfer)).then(
+      (v) => {
+        (v as SearchBatchOutcome[]).forEach((o, i) => {
+          const q = batch[i]!;
+          if (o.ok) q.resolve(o.value);
+          else q.reject(o.error.name === "IndexParamError" ? new IndexParamError(o.error.message) : Object.assign(new Error(o.error.message), { name: o.error.name }));
+        });
+        this.searchBatchDone(slot);
+      },
+      (e: Error) => {
+        for (const q of batch) q.reject(e);
+        this.searchBatchDone(slot);
+      },
+    );
+  }
+
+  private searchBatchDone(slot: Slot): void {
+    slot.searchBatchesInFlight--;
+    if (slot.searchQueue.length > 0) this.sendSearches(slot);
   }
 
   /** Drop a loaded index (a lost or already unloaded handle is fine). */

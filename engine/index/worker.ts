@@ -10,7 +10,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { buildIndex, FlatIndex, loadIndex } from "./index.ts";
 import { setCheckpoint } from "./kernels.ts";
 import { IndexParamError, type VectorIndex } from "./types.ts";
-import { CRASH_EXIT_CODE, type WorkerRequest, type WorkerResponse } from "./pool.ts";
+import { CRASH_EXIT_CODE, type PackedResults, type SearchBatchOutcome, type SearchItem, type WorkerRequest, type WorkerResponse } from "./pool.ts";
 
 const port = parentPort;
 if (port === null) throw new Error("engine/index/worker.ts must run in a worker thread");
@@ -47,6 +47,33 @@ setCheckpoint(stopIfAsked);
 
 const indexes = new Map<number, VectorIndex>();
 
+/** Top-k of one search request, packed: counts per query, then rows and distances back to back. */
+const searchOne = (req: SearchItem): PackedResults => {
+  const idx = indexes.get(req.handle);
+  if (idx === undefined) throw new Error(`index handle ${req.handle} is not loaded in this worker`);
+  const { dim } = idx;
+  const nq = req.queries.length / dim;
+  const queries = Array.from({ length: nq }, (_, i) => req.queries.subarray(i * dim, (i + 1) * dim));
+  const bits = req.allow;
+  const allow = bits === undefined ? undefined : (row: number): boolean => row < bits.length && bits[row] !== 0;
+  const res = idx.search(queries, req.k, req.params, allow);
+  const counts = new Int32Array(nq);
+  let total = 0;
+  res.forEach((r, i) => {
+    counts[i] = r.rows.length;
+    total += r.rows.length;
+  });
+  const rows = new Int32Array(total);
+  const distances = new Float32Array(total);
+  let at = 0;
+  for (const r of res) {
+    rows.set(r.rows, at);
+    distances.set(r.distances, at);
+    at += r.rows.length;
+  }
+  return { counts, rows, distances };
+};
+
 const handle = (req: WorkerRequest): { value: unknown; transfer: ArrayBuffer[] } => {
   switch (req.op) {
     case "build": {
@@ -72,29 +99,22 @@ const handle = (req: WorkerRequest): { value: unknown; transfer: ArrayBuffer[] }
       return { value: out, transfer: [out.buffer as ArrayBuffer] };
     }
     case "search": {
-      const idx = indexes.get(req.handle);
-      if (idx === undefined) throw new Error(`index handle ${req.handle} is not loaded in this worker`);
-      const { dim } = idx;
-      const nq = req.queries.length / dim;
-      const queries = Array.from({ length: nq }, (_, i) => req.queries.subarray(i * dim, (i + 1) * dim));
-      const bits = req.allow;
-      const allow = bits === undefined ? undefined : (row: number): boolean => row < bits.length && bits[row] !== 0;
-      const res = idx.search(queries, req.k, req.params, allow);
-      const counts = new Int32Array(nq);
-      let total = 0;
-      res.forEach((r, i) => {
-        counts[i] = r.rows.length;
-        total += r.rows.length;
+      const packed = searchOne(req);
+      return { value: packed, transfer: [packed.counts.buffer, packed.rows.buffer, packed.distances.buffer] as ArrayBuffer[] };
+    }
+    case "searchBatch": {
+      const transfer: ArrayBuffer[] = [];
+      const outcomes = req.items.map((item): SearchBatchOutcome => {
+        try {
+          const packed = searchOne(item);
+          transfer.push(packed.counts.buffer as ArrayBuffer, packed.rows.buffer as ArrayBuffer, packed.distances.buffer as ArrayBuffer);
+          return { ok: true, value: packed };
+        } catch (e) {
+          const err = e instanceof Error ? e : new Error(String(e));
+          return { ok: false, error: { name: err.name, message: err.message } };
+        }
       });
-      const rows = new Int32Array(total);
-      const distances = new Float32Array(total);
-      let at = 0;
-      for (const r of res) {
-        rows.set(r.rows, at);
-        distances.set(r.distances, at);
-        at += r.rows.length;
-      }
-      return { value: { counts, rows, distances }, transfer: [counts.buffer, rows.buffer, distances.buffer] };
+      return { value: outcomes, transfer };
     }
     case "unload": {
       indexes.delete(req.handle);
