@@ -10,6 +10,7 @@
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { RequestClient, type CallOptions } from "../runtime/client.ts";
+import { rowsToColumns } from "./columnar.ts";
 import { names, type Names } from "../schemas/names.ts";
 import type { ConsistencyLevel } from "../schemas/meta.ts";
 
@@ -108,6 +109,14 @@ export interface QueryOptions extends ReadOptions {
   offset?: number;
 }
 
+/** A write body with its rows sent column by column (same rules and errors, far cheaper to encode and decode). */
+const columnar = <B extends { data: Row[] }>(b: B): object => {
+  const columns = rowsToColumns(b.data);
+  if (!columns) return b;
+  const { data: _rows, ...rest } = b;
+  return { ...rest, columns };
+};
+
 export class NatsvecClient {
   private readonly rc: RequestClient;
   private readonly names: Names;
@@ -179,8 +188,8 @@ export class NatsvecClient {
   };
 
   readonly entities = {
-    insert: (b: CollScoped & { data: Row[]; partitionName?: string }) => this.data<InsertResult>("entities", "insert", b),
-    upsert: (b: CollScoped & { data: Row[]; partitionName?: string }) => this.data<UpsertResult>("entities", "upsert", b),
+    insert: (b: CollScoped & { data: Row[]; partitionName?: string }) => this.data<InsertResult>("entities", "insert", columnar(b)),
+    upsert: (b: CollScoped & { data: Row[]; partitionName?: string }) => this.data<UpsertResult>("entities", "upsert", columnar(b)),
     delete: (b: CollScoped & { filter?: string; ids?: Pk[]; exprParams?: Record<string, unknown>; partitionName?: string }) =>
       this.data<DeleteResult>("entities", "delete", b),
     get: (b: ReadOptions & { id: Pk | number | (Pk | number)[] }) => this.data<Row[]>("entities", "get", b),

@@ -417,34 +417,123 @@ export const rowsToBatch = (schema: CollectionSchema, rows: unknown, opts: RowsO
 
     for (let fi = 0; fi < nPlans; fi++) {
       const p = plans[fi]!;
-      const v = row[p.name];
-      if (p.autoIdInsert) {
-        if (v !== undefined) fail(i, `${p.what} is the autoID primary key and must not be given on insert`);
-        continue;
-      }
-      if (v === undefined || v === null) {
-        if (p.hasDefault) {
-          if (p.defaultError !== undefined) fail(i, `${p.what} has an invalid default value: ${p.defaultError}`);
-          writeCell(p, cols[fi]!, i, p.defaultValue);
-          continue;
-        }
-        if (p.field.nullable && !p.isPk && p.k !== K.Vector) continue; // valid[i] stays 0 / values stays null
-        fail(i, v === undefined ? `missing field '${p.name}'` : `${p.what} is not nullable, got null`);
-      }
-      if (p.k === K.Vector) writeVector(p, v, (cols[fi] as { data: Float32Array }).data, i);
-      else writeCell(p, cols[fi]!, i, convert(p, v, i));
+      writeField(p, cols[fi]!, i, row[p.name]);
+    }
+  }
+  fillAutoIds(plans, columns, n, opts);
+  return { rowCount: n, columns };
+};
+
+/** One value of one row into its column: autoID, default, null and type rules of the field. */
+const writeField = (p: FieldPlan, col: Column, i: number, v: unknown): void => {
+  if (p.autoIdInsert) {
+    if (v !== undefined) fail(i, `${p.what} is the autoID primary key and must not be given on insert`);
+    return;
+  }
+  if (v === undefined || v === null) {
+    if (p.hasDefault) {
+      if (p.defaultError !== undefined) fail(i, `${p.what} has an invalid default value: ${p.defaultError}`);
+      writeCell(p, col, i, p.defaultValue);
+      return;
+    }
+    if (p.field.nullable && !p.isPk && p.k !== K.Vector) return; // valid[i] stays 0 / values stays null
+    fail(i, v === undefined ? `missing field '${p.name}'` : `${p.what} is not nullable, got null`);
+  }
+  if (p.k === K.Vector) writeVector(p, v, (col as { data: Float32Array }).data, i);
+  else writeCell(p, col, i, convert(p, v, i));
+};
+
+const fillAutoIds = (plans: readonly FieldPlan[], columns: Record<string, Column>, n: number, opts: RowsOptions): void => {
+  const pkPlan = plans.find((p) => p.autoIdInsert);
+  if (!pkPlan) return;
+  if (!opts.allocateIds) throw new Error(`rowsToBatch: allocateIds is required to insert into autoID field '${pkPlan.name}'`);
+  const ids = opts.allocateIds(n);
+  if (ids.length !== n) throw new Error(`rowsToBatch: allocateIds returned ${ids.length} ids for ${n} rows`);
+  const data = (columns[pkPlan.name] as { data: BigInt64Array }).data;
+  for (let i = 0; i < n; i++) data[i] = ids[i]!;
+};
+
+/**
+ * The columnar form of insert data (a natsvec extension; the TypeScript client sends it):
+ * `fields` maps each field name (declared or dynamic) to one value per row, in row order;
+ * a FloatVector field may instead be one Float32Array of `rowCount * dim` floats.
+ */
+export interface ColumnarRows {
+  readonly rowCount: number;
+  readonly fields: Record<string, unknown>;
+}
+
+/**
+ * `rowsToBatch` for the columnar form: the same rules and the same `row <i>: ` errors, without a
+ * row object per row; packed vectors are checked in one pass and copied at once.
+ */
+export const columnsToBatch = (schema: CollectionSchema, input: unknown, opts: RowsOptions): RowBatch => {
+  if (!isPlainObject(input) || !isPlainObject(input.fields))
+    throw new BadInsertData({ message: "columns must be an object {rowCount, fields: {<field>: <one value per row>}}" });
+  const n = input.rowCount;
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1)
+    throw new BadInsertData({ message: `columns.rowCount must be a positive integer, got ${describeValue(n)}` });
+  const fields = input.fields;
+  const dynamic = hasDynamicField(schema);
+  const plans = declaredFields(schema).map((f) => planFor(f, opts.mode));
+  const declared = new Set(plans.map((p) => p.name));
+  const columns: Record<string, Column> = {};
+  for (const p of plans) columns[p.name] = allocColumn(p.field, n);
+  const perRow = (name: string, c: unknown): unknown[] => {
+    if (!Array.isArray(c) || c.length !== n)
+      throw new BadInsertData({ message: `columns.fields.${name} must be an array of ${n} values (one per row), got ${describeValue(c)}${Array.isArray(c) ? ` of ${c.length}` : ""}` });
+    return c;
+  };
+
+  // Keys not declared in the schema: dynamic or an error (checked before the declared fields, like a row's keys).
+  let meta: unknown[] | undefined;
+  if (dynamic) columns[DYNAMIC_FIELD] = { kind: "values", data: (meta = new Array<unknown>(n).fill(null)) };
+  for (const key of Object.keys(fields)) {
+    if (declared.has(key)) continue;
+    const values = perRow(key, fields[key]);
+    if (key === DYNAMIC_FIELD) fail(Math.max(0, values.findIndex((v) => v !== undefined)), `field '${DYNAMIC_FIELD}' is reserved; put dynamic keys at the top level of the row`);
+    for (let i = 0; i < n; i++) {
+      const v = values[i];
+      if (v === undefined) continue;
+      if (!meta) fail(i, `field '${key}' is not in the schema`);
+      const dyn = (meta![i] ??= {}) as Record<string, unknown>;
+      dyn[key] = toJson(v, i, `dynamic field '${key}'`);
     }
   }
 
-  const pkPlan = plans.find((p) => p.autoIdInsert);
-  if (pkPlan) {
-    if (!opts.allocateIds) throw new Error(`rowsToBatch: allocateIds is required to insert into autoID field '${pkPlan.name}'`);
-    const ids = opts.allocateIds(n);
-    if (ids.length !== n) throw new Error(`rowsToBatch: allocateIds returned ${ids.length} ids for ${n} rows`);
-    const data = (columns[pkPlan.name] as { data: BigInt64Array }).data;
-    for (let i = 0; i < n; i++) data[i] = ids[i]!;
+  for (const p of plans) {
+    const col = columns[p.name]!;
+    const c = fields[p.name];
+    if (c === undefined) {
+      for (let i = 0; i < n; i++) writeField(p, col, i, undefined);
+    } else if (p.k === K.Vector && c instanceof Float32Array) {
+      writePackedVectors(p, c, (col as { data: Float32Array }).data, n);
+    } else if (c instanceof Float32Array) {
+      writeField(p, col, 0, c); // a vector where a scalar belongs: the same error as in row form
+    } else {
+      const values = perRow(p.name, c);
+      for (let i = 0; i < n; i++) writeField(p, col, i, values[i]);
+    }
   }
+  fillAutoIds(plans, columns, n, opts);
   return { rowCount: n, columns };
+};
+
+/** `n` vectors packed in one Float32Array: length checked, every value finite, copied at once. */
+const writePackedVectors = (p: FieldPlan, v: Float32Array, out: Float32Array, n: number): void => {
+  const dim = p.dim;
+  if (v.length !== n * dim) {
+    // n vectors of another length (what a client packs): the row form's message.
+    if (v.length % n === 0) fail(0, `${p.what} expects dim ${dim}, got ${v.length / n}`);
+    throw new BadInsertData({ message: `${p.what} expects ${n} vectors of dim ${dim} (${n * dim} floats), got ${v.length} floats` });
+  }
+  let bad = 0;
+  for (let j = 0; j < v.length; j++) bad += v[j]! * 0;
+  if (bad !== 0) {
+    for (let j = 0; j < v.length; j++)
+      if (!Number.isFinite(v[j]!)) fail(Math.floor(j / dim), `${p.what} has a non-finite value at position ${j % dim}`);
+  }
+  out.set(v, 0);
 };
 
 // ---------------------------------------------------------------------------

@@ -93,7 +93,8 @@ const ReadCommon = {
   guaranteeTs: S.optional(Int64Like),
 };
 
-export const InsertRequest = S.Struct({ ...Coll, data: S.Unknown, partitionName: S.optional(Name) });
+/** `data` is rows (Milvus REST v2); `columns` is natsvec's columnar form of the same rows (engine/rows.ts `ColumnarRows`). */
+export const InsertRequest = S.Struct({ ...Coll, data: S.Unknown, columns: S.optional(S.Unknown), partitionName: S.optional(Name) });
 export const DeleteRequest = S.Struct({
   ...Coll,
   filter: S.optional(S.String),

@@ -10,7 +10,7 @@ import { parseMetric } from "../../schemas/collectionCreate.ts";
 import { InvalidParameter, MissingParameter, PrimaryKeyConflict } from "../../schemas/errors.ts";
 import type { CollectionRecord } from "../../schemas/meta.ts";
 import { encodeBatch, takeRows, type RowBatch } from "../../engine/columns.ts";
-import { pkValues, resolveOutputFields, rowsToBatch } from "../../engine/rows.ts";
+import { columnsToBatch, pkValues, resolveOutputFields, rowsToBatch } from "../../engine/rows.ts";
 import { shardOf } from "../../engine/hash.ts";
 import { compileOptionalFilter, FilterError } from "../../engine/expr/index.ts";
 import { decodeRequest } from "../../runtime/validate.ts";
@@ -166,17 +166,20 @@ const checkSearchParams = (params: Record<string, unknown> | undefined): Record<
 const write = async (ctx: ProxyContext, body: unknown, mode: "insert" | "upsert", deadlineMs: number) => {
   const b = decodeRequest(Api.InsertRequest, body);
   // `data: Unknown` lets a missing key through the schema; it is a missing parameter, not bad data.
-  if (b.data === undefined) throw new MissingParameter({ message: "missing required parameter 'data' (the rows to write)" });
+  if (b.data === undefined && b.columns === undefined) throw new MissingParameter({ message: "missing required parameter 'data' (the rows to write)" });
+  if (b.data !== undefined && b.columns !== undefined) throw new InvalidParameter({ message: "give either data (rows) or columns, not both" });
   const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
   const pid = partitionId(rec, b.partitionName);
   const pkField = primaryField(rec.schema);
   const autoIds = mode === "insert" && pkField.autoId;
-  let ids: bigint[] = [];
-  if (autoIds && Array.isArray(b.data) && b.data.length > 0) {
-    const { start } = await ctx.rootcoord<AllocIdsReply>("allocIds", { count: b.data.length });
-    ids = Array.from({ length: b.data.length }, (_, i) => start + BigInt(i));
+  // AutoID keys are allocated once the whole batch is valid (placeholders until then).
+  const rowsOpts = { mode, allocateIds: (n: number) => new Array<bigint>(n).fill(0n) };
+  const batch = b.columns !== undefined ? columnsToBatch(rec.schema, b.columns, rowsOpts) : rowsToBatch(rec.schema, b.data, rowsOpts);
+  if (autoIds) {
+    const { start } = await ctx.rootcoord<AllocIdsReply>("allocIds", { count: batch.rowCount });
+    const keys = (batch.columns[pkField.name] as { data: BigInt64Array }).data;
+    for (let i = 0; i < batch.rowCount; i++) keys[i] = start + BigInt(i);
   }
-  const batch = rowsToBatch(rec.schema, b.data, { mode, allocateIds: () => ids });
   const pks = pkValues(rec.schema, batch);
   const dups = duplicatesIn(pks);
   if (dups.length > 0)
