@@ -250,8 +250,29 @@ const packr = new Packr({
 
 const ENCODING_VERSION = 1;
 
+/**
+ * Batches by the bytes they were encoded to (or decoded from) in this process. A write handed
+ * to an actor in the same process (local delivery) keeps its bytes object, so the receiver gets
+ * the batch back without decoding it again. Batches are never mutated once encoded.
+ */
+const batchByBytes = new WeakMap<Uint8Array, RowBatch>();
+
 /** Bytes for a batch (msgpack: `[1, rowCount, columns]`, typed arrays via msgpackr's typed-array extension). */
-export const encodeBatch = (batch: RowBatch): Uint8Array => packr.pack([ENCODING_VERSION, batch.rowCount, batch.columns]);
+export const encodeBatch = (batch: RowBatch): Uint8Array => {
+  const bytes = packr.pack([ENCODING_VERSION, batch.rowCount, batch.columns]);
+  batchByBytes.set(bytes, batch);
+  return bytes;
+};
+
+/** `decodeBatch`, once per bytes object: free for bytes encoded (or already decoded) in this process. */
+export const batchOf = (bytes: Uint8Array): RowBatch => {
+  let batch = batchByBytes.get(bytes);
+  if (!batch) {
+    batch = decodeBatch(bytes);
+    batchByBytes.set(bytes, batch);
+  }
+  return batch;
+};
 
 const bad = (why: string): never => {
   throw new Error(`decodeBatch: ${why}`);

@@ -86,6 +86,8 @@ export const openNats = async (config: NatsvecConfig, name = "natsvec"): Promise
     reconnectTimeWait: 250,
     user: config.natsUser,
     pass: config.natsPass,
+    // No Error (stack capture) per request made: every WAL append is a request.
+    noAsyncTraces: true,
   });
   const jsm = await jetstreamManager(nc);
   return {

@@ -28,7 +28,7 @@ import {
 } from "../../schemas/errors.ts";
 import type { CollectionRecord } from "../../schemas/meta.ts";
 import type { FlushTask, ServingView } from "../../schemas/segment.ts";
-import { decodeBatch, encodeBatch, takeRows, type RowBatch } from "../../engine/columns.ts";
+import { batchOf, encodeBatch, takeRows, type RowBatch } from "../../engine/columns.ts";
 import { GrowingSegment } from "../../engine/growing.ts";
 import { batchRowsToObjects, pkValues } from "../../engine/rows.ts";
 import { mergeTopK, searchSegmentFlat, type Hit } from "../../engine/search.ts";
@@ -137,17 +137,6 @@ class KeyLookup {
     return (this.sorted?.length ?? this.strings!.size) - this.deleted.size;
   }
 }
-
-/** Batches already decoded on the write path, so applying them does not decode again. */
-const decoded = new WeakMap<Uint8Array, RowBatch>();
-const batchOf = (bytes: Uint8Array): RowBatch => {
-  let b = decoded.get(bytes);
-  if (!b) {
-    b = decodeBatch(bytes);
-    decoded.set(bytes, b);
-  }
-  return b;
-};
 
 /** Reservations from cross-shard inserts expire if the insert never comes. */
 const RESERVATION_TTL_MS = 30_000;
@@ -341,11 +330,12 @@ export class Shard {
   // ---------------------------------------------------------------- writes
 
   private exists(pk: Pk, overlay: Map<Pk, number>): boolean {
-    const o = overlay.get(pk);
+    const o = overlay.size > 0 ? overlay.get(pk) : undefined;
     return o !== undefined ? o >= 0 : this.locate(pk) >= 0;
   }
 
   private reservedByOther(pk: Pk, txnId: string | undefined, nowMs: number): boolean {
+    if (this.reservations.size === 0) return false;
     const r = this.reservations.get(pk);
     if (!r) return false;
     if (r.expiresAtMs < nowMs) {
@@ -484,7 +474,8 @@ export class Shard {
       const pks = this.pendingPks(w);
       const conflicts = pks.filter((pk) => this.exists(pk, overlay) || this.reservedByOther(pk, op.txnId, nowMs));
       if (conflicts.length > 0) throw duplicateError(conflicts);
-      for (const pk of pks) overlay.set(pk, segmentId);
+      // Later writes of this group check their keys against these; with none queued, the group ends here.
+      if (this.queue.length > 0) for (const pk of pks) overlay.set(pk, segmentId);
       return { ops: [{ op: "insert", segmentId, partitionId: op.partitionId, batch: op.batch }], count: pks.length };
     }
     if (op.op === "upsert") {
@@ -543,7 +534,7 @@ export class Shard {
         pieces.push(op);
         continue;
       }
-      const batch = decodeBatch(op.batch);
+      const batch = batchOf(op.batch);
       const chunks = Math.ceil(op.batch.length / (this.deps.maxEntryBytes / 2));
       const per = Math.ceil(batch.rowCount / chunks);
       for (let start = 0; start < batch.rowCount; start += per) {
