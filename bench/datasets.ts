@@ -4,13 +4,11 @@
  * optionally gzipped), and exact ground truth (top-k by brute force) cached on
  * disk under bench/data/ (gitignored) keyed by dataset + parameters.
  *
- * ann-benchmarks `.hdf5` files are NOT supported yet: there is no small,
- * pure-JS HDF5 reader among our dependencies (h5wasm would work but is a
- * WASM build; convert with `h5py` to .fvecs/.ivecs instead).
+ * ann-benchmarks `.hdf5` files are read by bench/hdf5.ts (h5wasm).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export type Metric = "L2" | "IP" | "COSINE";
@@ -30,6 +28,12 @@ export interface Dataset {
   readonly queries: VectorSet;
   /** Human description for reports. */
   readonly description: string;
+  /**
+   * Exact neighbours shipped with the data (ann-benchmarks `neighbors`, a TEXMEX groundtruth .ivecs):
+   * row-major, `k` per query, for the queries in order. Only set when the base set is complete (no --n
+   * cut), since the ids refer to the whole file. groundTruth() uses it instead of scanning.
+   */
+  readonly truth?: { readonly ids: Int32Array; readonly k: number; readonly source: string };
 }
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -188,6 +192,35 @@ export const writeVecs = (path: string, data: Float32Array | Int32Array, dim: nu
   renameSync(tmp, path);
 };
 
+/**
+ * A TEXMEX-style dataset on disk: base vectors (.fvecs / .bvecs), queries (.fvecs / .bvecs) and
+ * optionally the exact neighbours (.ivecs, e.g. SIFT's `sift_groundtruth.ivecs`). `n` / `nq` keep only
+ * the first vectors; the ground truth file is then used only if the base set is complete.
+ */
+export const fvecsDataset = (p: { base: string; query: string; gt?: string; n?: number; nq?: number; metric?: Metric }): Dataset => {
+  const metric = p.metric ?? "L2";
+  const base = readFvecs(p.base, p.n);
+  const queries = readFvecs(p.query, p.nq ?? 1000);
+  if (queries.dim !== base.dim) throw new Error(`${p.query}: queries have dim ${queries.dim}, base vectors ${base.dim}`);
+  const fileRows = statSync(p.base).size / (4 + base.dim * (kindOf(p.base) === "bvecs" ? 1 : 4));
+  const full = base.n === fileRows;
+  let truth: Dataset["truth"];
+  if (p.gt && full) {
+    const g = readIvecs(p.gt, queries.n);
+    if (g.n < queries.n) throw new Error(`${p.gt}: ${g.n} ground-truth rows for ${queries.n} queries`);
+    truth = { ids: g.data, k: g.dim, source: p.gt };
+  }
+  const tag = `${basename(p.base).replace(/\.[a-z]+$/, "")}-${statSync(p.base).size}`;
+  return {
+    name: `fvecs-${tag}-${base.n}x${base.dim}-q${queries.n}-${metric}`,
+    metric,
+    base,
+    queries,
+    ...(truth ? { truth } : {}),
+    description: `${basename(p.base)} (${base.n} x ${base.dim} base${full ? "" : `, first ${base.n}`}), ${queries.n} queries from ${basename(p.query)}, ${metric}${truth ? `; ground truth from ${basename(p.gt!)}` : p.gt ? " (ground truth file not used: base set cut by --n, recomputed)" : ""}`,
+  };
+};
+
 // ---------------------------------------------------------------- IDX (MNIST family)
 
 /**
@@ -339,6 +372,14 @@ export interface GroundTruthOptions {
 export const groundTruth = (ds: Dataset, opts: GroundTruthOptions): { ids: Int32Array; cached: boolean; path: string } => {
   const { k } = opts;
   const dir = opts.cacheDir ?? DATA_DIR;
+  // Neighbours shipped with the dataset (unfiltered only): the first k of each row.
+  const t = ds.truth;
+  if (!opts.filter && t && t.k >= k && t.ids.length >= ds.queries.n * t.k) {
+    const ids = new Int32Array(ds.queries.n * k);
+    for (let q = 0; q < ds.queries.n; q++) ids.set(t.ids.subarray(q * t.k, q * t.k + k), q * k);
+    opts.onProgress?.(ds.queries.n, ds.queries.n);
+    return { ids, cached: true, path: t.source };
+  }
   const path = join(dir, `gt-${ds.name}-k${k}${opts.filter ? `-f_${opts.filter.name.replace(/[^A-Za-z0-9_]+/g, "_")}` : ""}.ivecs`);
   if (existsSync(path)) {
     const r = readIvecs(path);
