@@ -18,6 +18,8 @@ export interface SweepPoint {
 
 export interface AnnResult {
   system: string;
+  /** Index parameters for the report (default: the HNSW M / efConstruction). */
+  params?: string;
   buildMs: number;
   buildNote: string;
   points: SweepPoint[];
