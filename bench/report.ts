@@ -105,7 +105,7 @@ export const markdownReport = (r: Report): string => {
   return lines.join("\n");
 };
 
-const COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f"];
+const COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#17becf", "#bcbd22", "#393b79", "#e7969c", "#637939", "#843c39"];
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
@@ -189,7 +189,21 @@ export const qpsRecallSvg = (points: readonly Point[], title: string): string =>
   };
   // Stable colour and marker per known system, so plots of different runs read the same.
   // (First match wins: "natsvec hnsw c=16" is listed before its prefix "natsvec hnsw c=1". Six marker shapes.)
-  const KNOWN = ["natsvec (flat", "natsvec hnsw c=16", "scan", "hnswlib", "natsvec hnsw c=1", "usearch", "pgvector"];
+  const KNOWN = [
+    "natsvec (flat",
+    "natsvec hnsw c=16",
+    "scan",
+    "hnswlib",
+    "natsvec hnsw c=1",
+    "usearch",
+    "pgvector",
+    "natsvec hnsw c=64",
+    "natsvec ivf_flat c=16",
+    "natsvec ivf_flat c=1",
+    "natsvec ivf_flat c=64",
+    "lancedb ivf_flat",
+    "lancedb ivf_hnsw",
+  ];
   systems.forEach((s, i) => {
     const known = KNOWN.findIndex((k) => s.toLowerCase().startsWith(k));
     const si = known >= 0 ? known : KNOWN.length + i;

@@ -18,7 +18,7 @@ import { parseArgs } from "node:util";
 import { cpus, loadavg, totalmem } from "node:os";
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { NatsvecClient } from "../client/index.ts";
@@ -29,6 +29,7 @@ import {
   FASHION_MNIST_HELP,
   fashionMnist,
   fashionMnistAvailable,
+  fvecsDataset,
   groundTruth,
   recallAtK,
   scanTopK,
@@ -37,6 +38,8 @@ import {
 } from "./datasets.ts";
 import { cleanupAll, cpuMsOf, fmtBytes, interrupted, onCleanup, Progress, rssOf, runConcurrent, say, spawnChild, tempDir, type Child, type LatencyStats } from "./harness.ts";
 import { hnswGraphBytes, HNSW_GRAPH_FORMULA, runHnswlib, runPgvector, runScan, runUsearch, type AnnResult, type SweepPoint } from "./baselines.ts";
+import { hdf5Dataset } from "./hdf5.ts";
+import { LANCEDB_VERSION, runLancedb } from "./lancedb.ts";
 import { markdownTable, writeReport, type Figure, type Point, type Report } from "./report.ts";
 
 const REPO = resolve(BENCH_DIR, "..");
@@ -45,7 +48,16 @@ const MAX_PAYLOAD = 8 * 1024 * 1024;
 const HNSW = { M: 16, efConstruction: 200 };
 const EFS = [16, 32, 64, 128];
 /** Concurrency levels of the natsvec HNSW ef sweep. */
-const HNSW_CONCURRENCIES = [1, 16];
+const HNSW_CONCURRENCIES = [1, 16, 64];
+/**
+ * natsvec IVF_FLAT collection: nlist is per sealed segment (natsvec builds one index per segment), so
+ * 128 lists = 128 at 100k (one segment, ~780 rows a list, sqrt(N)/2.5) and 8 x 128 = 1024 lists over
+ * the ~8 segments of 1M rows (the usual nlist 1024 at 1M). nlist 256 would take ~40 s of k-means per
+ * 100k segment on this machine (128: ~9 s), which does not fit quick's 3 minutes.
+ */
+const IVF = { nlist: 128 };
+const NPROBES = [1, 2, 4, 8, 16];
+const IVF_CONCURRENCIES = [1, 16, 64];
 /** The issue's target: at recall@10 >= 0.95 with 16 clients, natsvec HNSW QPS >= 0.6x hnswlib single-thread QPS. */
 const HNSW_TARGET = { recall: 0.95, concurrency: 16, ratio: 0.6 };
 /** Restart-to-searchable target (the issue states it at 1M rows). */
@@ -58,9 +70,13 @@ const PROBE_EF = 64;
 
 interface Spec {
   name: string;
-  dataset(o: Options): Dataset;
+  dataset(o: Options): Dataset | Promise<Dataset>;
   /** Queries sent to natsvec and to the scan baseline (the ANN baselines use all dataset queries). */
   searchQueries: number;
+  /** Queries per point of natsvec's IVF nprobe sweep. */
+  ivfQueries: number;
+  /** Seconds of budget the IVF collection (ingest, k-means build, load, sweep) needs; skipped below. */
+  ivfMinS: number;
   mainBatch: number;
   subset: { n: number; batches: number[] };
   concurrencies: number[];
@@ -89,7 +105,10 @@ interface Options {
   peers?: string[];
   hnsw: boolean;
   hnswQueries?: number;
+  ivfQueries?: number;
   out?: string;
+  /** Dataset files of the hdf5 / fvecs scenarios. */
+  files: string[];
 }
 
 const SPECS: Record<string, Spec> = {
@@ -97,6 +116,8 @@ const SPECS: Record<string, Spec> = {
     name: "quick",
     dataset: (o) => syntheticClustered({ n: o.n ?? 100_000, dim: 128, nq: o.nq ?? 1000 }),
     searchQueries: 200,
+    ivfQueries: 300,
+    ivfMinS: 30,
     mainBatch: 1000,
     subset: { n: 20_000, batches: [100, 1000, 10_000] },
     concurrencies: [1, 16, 64],
@@ -114,6 +135,8 @@ const SPECS: Record<string, Spec> = {
     name: "full",
     dataset: (o) => syntheticClustered({ n: o.n ?? 1_000_000, dim: 128, nq: o.nq ?? 1000 }),
     searchQueries: 200,
+    ivfQueries: 200,
+    ivfMinS: 300,
     mainBatch: 1000,
     subset: { n: 20_000, batches: [100, 1000, 10_000] },
     concurrencies: [1, 16, 64],
@@ -131,6 +154,8 @@ const SPECS: Record<string, Spec> = {
     name: "fashion-mnist",
     dataset: (o) => fashionMnist(o.nq ?? 10_000),
     searchQueries: 200,
+    ivfQueries: 200,
+    ivfMinS: 300,
     mainBatch: 1000,
     subset: { n: 20_000, batches: [100, 1000, 10_000] },
     concurrencies: [1, 16],
@@ -146,27 +171,53 @@ const SPECS: Record<string, Spec> = {
   },
 };
 
+/**
+ * A dataset read from files the user has (ann-benchmarks .hdf5, TEXMEX .fvecs): `full`'s settings (30 min
+ * budget, every phase) with hnswlib at ef 256 too, usearch on by default, and less time kept for hnswlib
+ * and the IVF build (the file may be far smaller than 1M rows).
+ */
+const fileSpec = (name: string, dataset: (o: Options) => Promise<Dataset>): Spec => ({
+  ...SPECS.full!,
+  name,
+  dataset,
+  ivfMinS: 120,
+  reserveS: 120,
+  hnswlibExtraEfs: [256],
+  peers: ["usearch"],
+});
+
 const FILTERS = [
   { name: "bucket<1", expr: "bucket < 1", keep: (r: number) => r % 100 < 1, selectivity: "1%" },
   { name: "bucket<50", expr: "bucket < 50", keep: (r: number) => r % 100 < 50, selectivity: "50%" },
   { name: "bucket<99", expr: "bucket < 99", keep: (r: number) => r % 100 < 99, selectivity: "99%" },
 ];
 
-const HELP = `usage: npm run bench -- <scenario> [options]
+const HELP = `usage: npm run bench -- <scenario> [files] [options]
 
 scenarios:
   quick           100k x 128 synthetic clustered Gaussian (seeded); < 3 min
   full            1M x 128 synthetic, --segment-max-rows 200000; ~30 min budget,
                   optional phases past it are skipped
   fashion-mnist   60k x 784 Fashion-MNIST (apt-get install dataset-fashion-mnist)
+  hdf5 FILE       an ann-benchmarks .hdf5 file you have (train = base, test = queries,
+                  neighbors = ground truth when the whole train set is used); metric from
+                  its distance attribute or file name: euclidean -> L2, angular -> COSINE
+  fvecs BASE QUERY [GT]
+                  TEXMEX files you have: BASE and QUERY .fvecs/.bvecs, GT .ivecs (e.g.
+                  sift_base.fvecs sift_query.fvecs sift_groundtruth.ivecs); --metric, default L2
+  (hdf5 / fvecs run like full: 30 min budget, all phases; use --n to cut the base set)
 
 options:
-  --n N           base vectors (synthetic scenarios)
+  --n N           base vectors (synthetic: generated; hdf5/fvecs: the first N of the file)
   --nq N          dataset queries (ground truth, ANN baselines); default 1000 (fashion-mnist 10000)
-  --queries N     queries sent to natsvec and the scan baseline (default 200)
-  --shards N      natsvec shardsNum of the bench collection (default 1)
-  --peers LIST    comma list of optional peers: usearch, pgvector, none (default usearch; none in full)
-  --hnsw-queries N  queries of natsvec's HNSW ef sweep (default: all dataset queries)
+  --queries N     queries sent to natsvec FLAT and the scan baseline (default 200)
+  --shards N      natsvec shardsNum of the bench collections (default 1)
+  --peers LIST    comma list of optional peers: usearch, pgvector, lancedb, none
+                  (default usearch; none in full). lancedb is installed on first use into
+                  bench/.peers/ (npm install, ~210 MB with its native binary; gitignored)
+  --hnsw-queries N  queries per point of natsvec's HNSW ef sweep (default: all dataset queries)
+  --ivf-queries N   queries per point of natsvec's IVF_FLAT nprobe sweep (default 300 in quick, else 200)
+  --metric M      fvecs only: L2 (default), IP or COSINE
   --no-hnsw       skip hnswlib-node (natsvec's HNSW figures then have no baseline)
   --out DIR       results directory (default bench/results/<date>-<scenario>)
 `;
@@ -229,6 +280,8 @@ const main = async () => {
       peers: { type: "string" },
       "no-hnsw": { type: "boolean" },
       "hnsw-queries": { type: "string" },
+      "ivf-queries": { type: "string" },
+      metric: { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -238,7 +291,30 @@ const main = async () => {
     process.stdout.write(HELP);
     return;
   }
-  const spec = SPECS[scenario];
+  const files = positionals.slice(1);
+  const fileName = (p: string) => basename(p).replace(/\.[a-z0-9]+$/i, "").replace(/[^A-Za-z0-9._-]+/g, "_");
+  let spec: Spec | undefined = SPECS[scenario];
+  if (scenario === "hdf5") {
+    if (files.length !== 1 || !existsSync(files[0]!)) {
+      process.stderr.write(`hdf5: expected one existing ann-benchmarks .hdf5 file, got ${files.length ? files.join(" ") : "none"}\n\n${HELP}`);
+      process.exitCode = 2;
+      return;
+    }
+    spec = fileSpec(`hdf5-${fileName(files[0]!)}`, (o) => hdf5Dataset(files[0]!, { n: o.n, nq: o.nq }));
+  } else if (scenario === "fvecs") {
+    if (files.length < 2 || files.length > 3 || files.some((f) => !existsSync(f))) {
+      process.stderr.write(`fvecs: expected <base.fvecs> <query.fvecs> [groundtruth.ivecs], existing files; got ${files.length ? files.join(" ") : "none"}\n\n${HELP}`);
+      process.exitCode = 2;
+      return;
+    }
+    const metric = (v.metric ?? "L2").toUpperCase();
+    if (metric !== "L2" && metric !== "IP" && metric !== "COSINE") {
+      process.stderr.write(`--metric must be L2, IP or COSINE, got '${v.metric}'\n`);
+      process.exitCode = 2;
+      return;
+    }
+    spec = fileSpec(`fvecs-${fileName(files[0]!)}`, async (o) => fvecsDataset({ base: files[0]!, query: files[1]!, gt: files[2], n: o.n, nq: o.nq, metric }));
+  }
   if (!spec) {
     process.stderr.write(`unknown scenario '${scenario}'\n\n${HELP}`);
     process.exitCode = 2;
@@ -253,7 +329,9 @@ const main = async () => {
     peers: v.peers === undefined ? undefined : v.peers === "none" ? [] : v.peers.split(",").map((s) => s.trim()),
     hnsw: !v["no-hnsw"],
     hnswQueries: num(v["hnsw-queries"]),
+    ivfQueries: num(v["ivf-queries"]),
     out: v.out,
+    files,
   };
   if (scenario === "fashion-mnist" && !fashionMnistAvailable()) {
     say(`fashion-mnist: skipped.\n${FASHION_MNIST_HELP}`);
@@ -268,7 +346,7 @@ const errMsg = (e: unknown): string => (e instanceof Error ? e.message : String(
 const mib = (b: number) => b / 2 ** 20;
 
 /** Order of the sections in the report table (figures are pushed in run order, then sorted by this, stably). */
-const SECTION_ORDER = ["FAILED", "ingest", "visibility", "index+load", "NATS RTT", "HNSW search", "restart", "memory", "search", "filtered", "ANN ceiling"];
+const SECTION_ORDER = ["FAILED", "ingest", "visibility", "index+load", "NATS RTT", "HNSW search", "IVF search", "restart", "memory", "search", "filtered", "ANN ceiling"];
 
 interface IndexDescription {
   indexedRows: number;
@@ -304,11 +382,12 @@ const runScenario = async (spec: Spec, opts: Options) => {
   say(`natsvec bench: ${spec.name}`);
   // ---------------------------------------------------------------- data + ground truth
   const tData = performance.now();
-  const ds = spec.dataset(opts);
+  const ds = await spec.dataset(opts);
   const { n, dim } = ds.base;
   say(`dataset: ${ds.description} (${((performance.now() - tData) / 1000).toFixed(1)} s)`);
   const nSearch = Math.min(opts.queries ?? spec.searchQueries, ds.queries.n);
   const nHnsw = Math.min(opts.hnswQueries ?? ds.queries.n, ds.queries.n);
+  const nIvf = Math.min(opts.ivfQueries ?? spec.ivfQueries, ds.queries.n);
   const searchDs: Dataset = {
     ...ds,
     name: `${ds.name}-first${nSearch}`,
@@ -319,9 +398,10 @@ const runScenario = async (spec: Spec, opts: Options) => {
     return { onProgress: (d: number) => (d === total ? p.done() : p.update(d)) };
   };
   const gt = groundTruth(ds, { k: K, ...gtProgress(`ground truth (${ds.queries.n} q)`, ds.queries.n) });
-  say(`  ground truth ${gt.cached ? "from cache" : "computed"}: ${gt.path}`);
+  say(`  ground truth ${ds.truth && gt.path === ds.truth.source ? "from the dataset" : gt.cached ? "from cache" : "computed"}: ${gt.path}`);
   const gtSearch = gt.ids.subarray(0, nSearch * K);
   const gtHnsw = gt.ids.subarray(0, nHnsw * K);
+  const gtIvf = gt.ids.subarray(0, nIvf * K);
   const gtFiltered = FILTERS.map((f) => {
     const r = groundTruth(searchDs, { k: K, filter: { name: f.name, keep: f.keep }, ...gtProgress(`ground truth ${f.name} (${nSearch} q)`, nSearch) });
     return r.ids;
@@ -382,7 +462,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
   const idleRss = rssOf(natsvec.pid);
   const idleNatsRss = rssOf(nats.pid);
 
-  const createCollection = async (collectionName: string, indexType: "FLAT" | "AUTOINDEX") => {
+  const createCollection = async (collectionName: string, indexType: "FLAT" | "AUTOINDEX" | "IVF_FLAT", params?: Record<string, number>) => {
     await db.collections.create({
       collectionName,
       schema: {
@@ -392,7 +472,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
           { fieldName: "bucket", dataType: "Int64" },
         ],
       },
-      indexParams: [{ fieldName: "vector", indexType, metricType: ds.metric }],
+      indexParams: [{ fieldName: "vector", indexType, metricType: ds.metric, ...(params ? { params } : {}) }],
       params: { shardsNum: opts.shards },
     });
   };
@@ -549,6 +629,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
 
   // ================================================================ part 1: HNSW collection
   const HCOLL = "bench_hnsw";
+  const ICOLL = "bench_ivf";
   let phase = "ingest";
   let mainIngest: Awaited<ReturnType<typeof ingest>> | undefined;
   let mainMs: number | undefined;
@@ -1165,6 +1246,90 @@ const runScenario = async (spec: Spec, opts: Options) => {
     failed(phase, e);
   }
 
+  // ================================================================ part 3: IVF_FLAT collection (nprobe sweep)
+  phase = "IVF collection ingest";
+  const ivfRuns: { nprobe: number; c: number; stats: LatencyStats; recall: number }[] = [];
+  try {
+    if (!natsvecAlive()) throw new Error("natsvec is not running (see the earlier FAILED row)");
+    if (budgetLeft() < spec.ivfMinS) skip(`natsvec IVF_FLAT collection (nprobe sweep)`, `time budget of ${spec.budgetS} s nearly spent (needs ~${spec.ivfMinS} s; ${spec.reserveS} s kept for hnswlib-node)`);
+    else {
+      say(`\n(h') IVF_FLAT collection ${ICOLL} (nlist ${IVF.nlist} per segment): ingest ${n} rows, flush, wait for indexed + loaded`);
+      await createCollection(ICOLL, "IVF_FLAT", { nlist: IVF.nlist });
+      const tIvfStart = performance.now();
+      const ivfIngest = await ingest(ICOLL, n, spec.mainBatch, `natsvec insert ${ICOLL} (batch ${spec.mainBatch})`);
+      await waitCount(ICOLL, 120_000);
+      phase = "IVF collection flush / index build / load";
+      const ivf = await flushAndWait(ICOLL, tIvfStart);
+      deferred.push(() =>
+        fig({
+          section: "index+load",
+          measure: `${ICOLL} (IVF_FLAT, nlist ${IVF.nlist} per segment): flush returned -> all ${n} rows indexed and loaded`,
+          value: (ivf.tLoaded - ivf.tFlushed) / 1000,
+          unit: "s",
+          note: `ingest ${(ivfIngest.ms / 1000).toFixed(1)} s, flush call ${((ivf.tFlushed - ivf.tFlush) / 1000).toFixed(1)} s, pendingRows 0 after ${((ivf.tIndexed - ivf.tFlushed) / 1000).toFixed(1)} s`,
+        }),
+      );
+      raw.ivfIndexLoad = { ingestMs: ivfIngest.ms, flushCallMs: ivf.tFlushed - ivf.tFlush, flushedToIndexedMs: ivf.tIndexed - ivf.tFlushed, flushedToLoadedMs: ivf.tLoaded - ivf.tFlushed, timeline: ivf.timeline };
+
+      phase = "IVF search";
+      const searchIvf = async (i: number, nprobe: number): Promise<number[]> =>
+        (
+          await db.call<{ id: bigint }[]>("entities", "search", {
+            collectionName: ICOLL,
+            data: [qv(i)],
+            limit: K,
+            consistencyLevel: "Strong",
+            searchParams: { params: { nprobe } },
+          })
+        ).data.map((x) => Number(x.id));
+      say(`\n(h') natsvec IVF_FLAT search: nprobe ${NPROBES.join("/")} x concurrency ${IVF_CONCURRENCIES.join("/")}, ${nIvf} queries each, k=${K}, Strong`);
+      await runConcurrent(Math.min(100, nIvf), 4, (i) => searchIvf(i, NPROBES[0]!));
+      sweep: for (const nprobe of NPROBES) {
+        for (const c of IVF_CONCURRENCIES) {
+          if (budgetLeft() < 5) {
+            skip(`natsvec IVF nprobe=${nprobe} and higher`, `time budget of ${spec.budgetS} s nearly spent (${spec.reserveS} s kept for hnswlib-node)`);
+            break sweep;
+          }
+          const r = await runConcurrent(nIvf, c, (i) => searchIvf(i, nprobe), new Progress(`natsvec IVF nprobe=${nprobe} c=${c}`, nIvf));
+          const recall = recallAtK(r.results, gtIvf, K);
+          ivfRuns.push({ nprobe, c, stats: r.stats, recall });
+          points.push({ system: `natsvec IVF_FLAT c=${c}`, label: `nprobe=${nprobe}`, qps: r.stats.qps, recall });
+          fig({
+            section: "IVF search",
+            measure: `nprobe=${nprobe}, concurrency ${c}: QPS (recall@${K} ${recall.toFixed(4)})`,
+            value: r.stats.qps,
+            unit: "QPS",
+            baselineName: c1Qps === undefined ? undefined : "natsvec FLAT (exact) c=1",
+            baseline: c1Qps,
+            ratio: c1Qps === undefined ? undefined : r.stats.qps / c1Qps,
+            note: `p50 ${r.stats.p50Ms.toFixed(2)} / p95 ${r.stats.p95Ms.toFixed(2)} / p99 ${r.stats.p99Ms.toFixed(2)} ms`,
+          });
+        }
+      }
+      raw.ivfSearch = ivfRuns;
+      const ivfRss = rssOf(natsvec.pid);
+      if (ivfRss) {
+        // IVF_FLAT keeps the vectors once, in list order, plus nlist centroids per segment: ~ raw vectors.
+        const three = 3 * vecBytes + graphBytes;
+        fig({
+          section: "memory",
+          measure: `natsvec RSS with three collections loaded (${HCOLL} HNSW, ${coll} FLAT, ${ICOLL} IVF_FLAT; ${n} rows each), after the nprobe sweep`,
+          value: mib(ivfRss.rss),
+          unit: "MiB",
+          baselineName: "3 x raw vectors + 1 HNSW graph",
+          baseline: mib(three),
+          ratio: ivfRss.rss / three,
+          note: `peak ${fmtBytes(ivfRss.peak)} (since the restart)`,
+        });
+        raw.memoryWithIvf = ivfRss;
+      }
+      // Frees its memory before the in-process baselines (and keeps the end-of-run memory figures about two collections).
+      await db.collections.drop({ collectionName: ICOLL });
+    }
+  } catch (e) {
+    failed(phase, e);
+  }
+
   // Stop natsvec and nats-server before the in-process baselines (frees the cores and the memory).
   await db.close().catch(() => undefined);
   await nc.close().catch(() => undefined);
@@ -1177,7 +1342,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
   const ceilingFigures = (r: AnnResult) => {
     fig({
       section: "ANN ceiling",
-      measure: `${r.system} build time (M=${HNSW.M}, efC=${HNSW.efConstruction}, ${r.buildNote})`,
+      measure: `${r.system} build time (${r.params ?? `M=${HNSW.M}, efC=${HNSW.efConstruction}`}, ${r.buildNote})`,
       value: r.buildMs / 1000,
       unit: "s",
       baselineName: mainMs === undefined ? undefined : "natsvec ingest (before the index build)",
@@ -1213,7 +1378,8 @@ const runScenario = async (spec: Spec, opts: Options) => {
       if (peer === "usearch" && spec.name === "full")
         skip("usearch", "opt-in in full (add --peers usearch): its 1M build takes ~500 s on 2 cores, which would take full past 30 min; the 2026-11-22 full run measured it (recall 0.907 at 998 QPS, ef=128)");
       if (peer === "pgvector") skip("pgvector (PGlite)", "opt-in (add --peers usearch,pgvector): at 100k rows its single-threaded WASM HNSW build takes ~54 s plus ~14 s of row loading");
-      if (peer === "lancedb") skip("LanceDB", "not a dependency: @lancedb/lancedb installs and works (tried in a scratch dir) but ships a 178 MB native binary and pulls the openai SDK as an optional dependency, so it is not added to every npm install");
+      if (peer === "lancedb")
+        skip("LanceDB", "opt-in (add --peers usearch,lancedb): not a dependency (178 MB native binary); the first run installs it into bench/.peers/");
       continue;
     }
     if (budgetLeft() + spec.reserveS < 60 && spec.name !== "quick") {
@@ -1221,21 +1387,40 @@ const runScenario = async (spec: Spec, opts: Options) => {
       continue;
     }
     say(`\npeer: ${peer}`);
-    let r: AnnResult | { skip: string };
-    if (peer === "usearch") r = await runUsearch(ds, K, gt.ids, { ...HNSW, efs: EFS, threads: cpus().length, tmp });
-    else if (peer === "pgvector") r = await runPgvector(ds, K, gt.ids, { ...HNSW, efs: EFS, nq: nSearch });
-    else r = { skip: "LanceDB is not a dependency of this repo" };
-    if ("skip" in r) skip(peer, r.skip);
-    else {
-      annResults.push(r);
-      ceilingFigures(r);
+    let r: AnnResult[] | { skip: string };
+    try {
+      if (peer === "usearch") {
+        const u = await runUsearch(ds, K, gt.ids, { ...HNSW, efs: EFS, threads: cpus().length, tmp });
+        r = "skip" in u ? u : [u];
+      } else if (peer === "pgvector") {
+        const g = await runPgvector(ds, K, gt.ids, { ...HNSW, efs: EFS, nq: nSearch });
+        r = "skip" in g ? g : [g];
+      } else {
+        const l = await runLancedb(ds, K, gt.ids, { nlist: IVF.nlist, nprobes: NPROBES, ...HNSW, efs: EFS, nq: Math.min(1000, ds.queries.n), tmp });
+        if ("skip" in l) r = l;
+        else {
+          r = l.results;
+          notes.push(
+            `LanceDB ${LANCEDB_VERSION} (${l.install}): in-process through its Node binding, one query at a time (each query runs on LanceDB's own thread pool); IVF_FLAT with numPartitions = natsvec's nlist (${IVF.nlist}) over the whole table and the same nprobe values, then IVF_HNSW_SQ (m=${HNSW.M}, efConstruction=${HNSW.efConstruction}, 1 partition; LanceDB's HNSW indexes store SQ8 or PQ codes, not float32) with the ef sweep; ${Math.min(1000, ds.queries.n)} queries per point.`,
+          );
+        }
+      }
+    } catch (e) {
+      if (interrupted()) throw e;
+      r = { skip: `failed: ${errMsg(e).split("\n")[0]}` };
     }
+    if ("skip" in r) skip(peer, r.skip);
+    else
+      for (const x of r) {
+        annResults.push(x);
+        ceilingFigures(x);
+      }
   }
   raw.ann = annResults.map((r) => ({ system: r.system, buildMs: r.buildMs, buildNote: r.buildNote, points: r.points }));
 
   notes.push(
     `natsvec runs as a separate \`natsvec standalone --nats <url> ${spec.natsvecArgs.join(" ")}\` child process (all roles in one Node process; on this machine its index pool has 1 build worker and max(1, cores - 1) search workers); the bench's nats-server has max_payload ${fmtBytes(MAX_PAYLOAD)} (default is 1 MiB) so that batch 10000 fits.`,
-    `Collections: \`${HCOLL}\` (AUTOINDEX = HNSW M=${HNSW.M}, efConstruction=${HNSW.efConstruction}) gets the main ingest, then \`collections/flush\`; "indexed and loaded" = \`indexes/describe\` pendingRows 0 with totalRows = N and \`get_load_state\` LoadStateLoaded/100, polled every 200 ms. Its searches: one query vector per request, Strong, k=${K}, \`searchParams.params.ef\`, ${nHnsw} queries per point. Then it is killed (SIGKILL) and restarted on the same data dir (nats-server stays up). \`${coll}\` (FLAT) is a second collection with the same rows for the exact-search and filter figures (${nSearch} queries), flushed and waited on like \`${HCOLL}\` before they run, so they measure the steady state (sealed FLAT segments served by the query node, nothing sealing or loading meanwhile).`,
+    `Collections: \`${HCOLL}\` (AUTOINDEX = HNSW M=${HNSW.M}, efConstruction=${HNSW.efConstruction}) gets the main ingest, then \`collections/flush\`; "indexed and loaded" = \`indexes/describe\` pendingRows 0 with totalRows = N and \`get_load_state\` LoadStateLoaded/100, polled every 200 ms. Its searches: one query vector per request, Strong, k=${K}, \`searchParams.params.ef\`, ${nHnsw} queries per point. Then it is killed (SIGKILL) and restarted on the same data dir (nats-server stays up). \`${coll}\` (FLAT) is a second collection with the same rows for the exact-search and filter figures (${nSearch} queries), flushed and waited on like \`${HCOLL}\` before they run, so they measure the steady state (sealed FLAT segments served by the query node, nothing sealing or loading meanwhile). \`${ICOLL}\` (IVF_FLAT, nlist=${IVF.nlist}; natsvec builds one index per sealed segment, so nlist and nprobe are per segment) is a third collection with the same rows, ingested after the batch-size runs, flushed and waited on the same way, searched with \`searchParams.params.nprobe\` ${NPROBES.join("/")} at concurrency ${IVF_CONCURRENCIES.join("/")} (${nIvf} queries per point; recall against the same exact ground truth), then dropped before the in-process baselines run.`,
     `Memory: raw vectors = N x dim x 4 B; ${HNSW_GRAPH_FORMULA}; for N=${n}, M=${HNSW.M}: ${fmtBytes(vecBytes)} + ${fmtBytes(graphBytes)} = ${fmtBytes(indexBytes)}. hnswlib keeps the float32 vectors inside its graph, so this sum is what one HNSW copy of the data needs; natsvec's idle footprint (${idleRss ? fmtBytes(idleRss.rss) : "?"}) is included in its RSS.`,
     "Raw JetStream baseline: the msgpack-encoded insert request bytes, published to a separate file-backed stream on the same server, each publish awaited before the next (encoding excluded from its time; natsvec's time includes the client's encoding); the stream is purged after each use.",
     `recall@${K} is |returned ∩ exact top-${K}| / ${K}, averaged over queries; ground truth is an exact scan cached under bench/data/. hnswlib-node's ef sweep uses all ${ds.queries.n} dataset queries, single-threaded, in-process, one query per call.`,
@@ -1294,6 +1479,10 @@ const runScenario = async (spec: Spec, opts: Options) => {
       hnsw: HNSW,
       efs: EFS,
       hnswConcurrencies: HNSW_CONCURRENCIES,
+      ivf: { indexType: "IVF_FLAT", ...IVF },
+      nprobes: NPROBES,
+      ivfConcurrencies: IVF_CONCURRENCIES,
+      ivfQueries: nIvf,
       peers,
     },
     figures: sorted,
