@@ -362,7 +362,7 @@ describe("IndexWorkerPool", () => {
       const h = await p.load(await p.build("HNSW", "L2", DATA, D, c.build));
       const bits = new Uint8Array(N);
       for (let i = 0; i < N; i += 3) bits[i] = 1;
-      const alone = [];
+      const alone: Awaited<ReturnType<typeof p.search>>[] = [];
       for (let i = 0; i < 40; i++) alone.push(await p.search(h, [QUERIES[i % QUERIES.length]!], K, c.search, i % 2 ? bits : undefined));
       const flat = await p.load(await p.build("FLAT", "L2", DATA, D));
       await p.unload(flat); // a search of an unloaded handle in the middle of a batch fails alone
