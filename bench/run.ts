@@ -432,10 +432,10 @@ const runScenario = async (spec: Spec, opts: Options) => {
       }
     },
   );
+  // The production build (what `npm start` runs): plain node, no TypeScript loader in the process.
+  execFileSync(process.execPath, [join(REPO, "scripts", "build.mjs"), "--if-stale"], { cwd: REPO, stdio: "inherit" });
   const natsvecArgv = [
-    "--import",
-    "tsx",
-    join(REPO, "cluster", "cli.ts"),
+    join(REPO, "dist", "cli.mjs"),
     "standalone",
     "--data",
     join(tmp, "natsvec"),

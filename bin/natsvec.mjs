@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx (a dependency), so `npx natsvec` works without a build step.
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
-import { createRequire } from "node:module";
+// The natsvec CLI: builds dist/ from the TypeScript sources when they changed (scripts/build.mjs,
+// ~0.2 s), then runs dist/cli.mjs in this process (no wrapper process, no TypeScript loader).
+import { buildDist } from "../scripts/build.mjs";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const require = createRequire(import.meta.url);
-const tsx = join(dirname(require.resolve("tsx/package.json")), "dist", "cli.mjs");
-const r = spawnSync(process.execPath, [tsx, join(root, "cluster", "cli.ts"), ...process.argv.slice(2)], { stdio: "inherit" });
-process.exit(r.status ?? 1);
+try {
+  await buildDist({ ifStale: true });
+} catch (e) {
+  process.stderr.write(`natsvec: could not build dist/: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+}
+await import("../dist/cli.mjs");

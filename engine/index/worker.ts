@@ -4,8 +4,7 @@
  * protocol). Errors thrown by a request are sent back, not fatal; anything
  * that kills the thread is reported to the pool by its exit.
  */
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { collectGarbage } from "../../runtime/gc.ts";
 import { parentPort, workerData } from "node:worker_threads";
 import { buildIndex, FlatIndex, loadIndex } from "./index.ts";
 import { setCheckpoint } from "./kernels.ts";
@@ -17,20 +16,10 @@ if (port === null) throw new Error("engine/index/worker.ts must run in a worker 
 
 /**
  * hnswlib's graph lives in native memory that V8 cannot see, so a dropped
- * index is only freed when a GC happens to run. Collect explicitly after
- * unloads and builds. (`--expose-gc` is not accepted in a worker's execArgv;
- * enabling it at run time makes `gc` available in new contexts.)
+ * index is only freed when a GC happens to run: collect explicitly after
+ * unloads and builds.
  */
-const collect: () => void = (() => {
-  try {
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as unknown;
-    if (typeof gc === "function") return gc as () => void;
-  } catch {
-    // fall through
-  }
-  return () => {};
-})();
+const collect = collectGarbage;
 
 /**
  * Stop requests from the pool (control[0]: 1 = exit cleanly, 2 = exit as if

@@ -1,15 +1,16 @@
 /**
- * natsvec as a separate OS process (the real CLI through tsx), for tests that
+ * natsvec as a separate OS process (the real CLI: dist/cli.mjs, built from the sources when stale), for tests that
  * kill -9 processes or split roles across processes. Every process spawned
  * here is killed in afterAll / on exit, even when an assertion throws.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const TSX = join(dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "cli.mjs");
+const CLI = join(ROOT, "dist", "cli.mjs");
+// The same build `npm start` runs (a no-op unless a source file changed since the last one).
+execFileSync(process.execPath, [join(ROOT, "scripts", "build.mjs"), "--if-stale"], { cwd: ROOT, stdio: "inherit" });
 
 export interface NatsvecProcess {
   readonly proc: ChildProcess;
@@ -27,7 +28,7 @@ process.on("exit", () => {
 });
 
 export const spawnNatsvec = (args: string[], env: Record<string, string> = {}): NatsvecProcess => {
-  const proc = spawn(process.execPath, [TSX, join(ROOT, "cluster", "cli.ts"), ...args], {
+  const proc = spawn(process.execPath, [CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, NATSVEC_LOG: "warn", ...env },
     detached: true, // own process group, so kill9 reaches the embedded nats-server too
