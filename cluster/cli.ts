@@ -36,6 +36,8 @@ Options:
                     dead owner's shards are taken over by another node
   --segment-max-rows N   seal a shard's growing segments at N rows (default 200000)
   --segment-idle-ms N    ... or when they sat idle this long (default 60000)
+  --search-workers N     query node search threads (default: one per core); a search
+                    of several segments runs on all of them at once
   --log LEVEL       error | warn | info | debug (default info; env NATSVEC_LOG)
 
 The API is Milvus REST v2 over NATS request/reply, e.g.
@@ -119,6 +121,7 @@ const configFrom = (v: Record<string, string | boolean | undefined>, natsUrl: st
     ...(v["lease-ttl-ms"] ? { leaseTtlMs: positiveInt("--lease-ttl-ms", v["lease-ttl-ms"]) } : {}),
     ...(v["segment-max-rows"] ? { segmentMaxRows: positiveInt("--segment-max-rows", v["segment-max-rows"]) } : {}),
     ...(v["segment-idle-ms"] ? { segmentIdleMs: positiveInt("--segment-idle-ms", v["segment-idle-ms"]) } : {}),
+    ...(v["search-workers"] ? { searchWorkers: positiveInt("--search-workers", v["search-workers"]) } : {}),
     ...(nodeId ? { nodeId } : v["node-id"] ? { nodeId: String(v["node-id"]) } : {}),
   });
 
@@ -192,6 +195,7 @@ const main = async () => {
         "lease-ttl-ms": { type: "string" },
         "segment-max-rows": { type: "string" },
         "segment-idle-ms": { type: "string" },
+        "search-workers": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });

@@ -37,6 +37,12 @@ export interface NatsvecConfig {
   readonly segmentIdleMs: number;
   /** Memory a query node may fill with loaded segments and indexes (default: 70% of the machine's memory). */
   readonly queryNodeMemoryBytes?: number;
+  /**
+   * Search threads of a query node's index pool (default: one per core). Segments are spread over
+   * them, so a search over several segments runs in parallel; searches are short and batched, so
+   * sharing the cores with the event loop costs little.
+   */
+  readonly searchWorkers?: number;
   /** Requests between actors of one process skip NATS (runtime/localbus.ts); off forces every hop over NATS. */
   readonly localDelivery: boolean;
   /** Credentials for the NATS connection, if the server needs them. */

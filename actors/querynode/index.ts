@@ -21,6 +21,7 @@ import { ObjectStoreBlobs, type BlobStore } from "../../runtime/blob.ts";
 import { Catalog } from "../../runtime/catalog.ts";
 import { RequestClient } from "../../runtime/client.ts";
 import { serveEndpoints, type Endpoint, type RequestContext, type ServedEndpoints } from "../../runtime/host.ts";
+import { availableParallelism } from "node:os";
 import { collectGarbage } from "../../runtime/gc.ts";
 import { log } from "../../runtime/log.ts";
 import type { NatsHandles, NatsvecConfig } from "../../runtime/services.ts";
@@ -124,7 +125,7 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
   const blobs = options.blobs ?? new ObjectStoreBlobs(storage.segments);
   const client = new RequestClient(h.nc, config.requestTimeoutMs, config.localDelivery);
   const budgetBytes = config.queryNodeMemoryBytes ?? Number.MAX_SAFE_INTEGER;
-  const pool: QueryIndexPool = options.pool ?? new IndexWorkerPool();
+  const pool: QueryIndexPool = options.pool ?? new IndexWorkerPool(config.searchWorkers ?? Math.max(1, availableParallelism()));
 
   const views = new Map<number, ServingView>();
   const slots = new Map<number, Slot<H>>();
