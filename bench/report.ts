@@ -172,12 +172,14 @@ export const qpsRecallSvg = (points: readonly Point[], title: string): string =>
         return `<polygon points="${(cx - 5).toFixed(1)},${(cy - 4).toFixed(1)} ${(cx + 5).toFixed(1)},${(cy - 4).toFixed(1)} ${cx.toFixed(1)},${(cy + 5).toFixed(1)}" fill="none" stroke="${c}" stroke-width="2">${t}</polygon>`;
     }
   };
-  // Labels: placed left of their point, nudged down until they do not overlap an earlier label.
+  // Labels: placed left of their point, nudged down (at most 3 lines) until they do not overlap an earlier
+  // label; where points crowd (e.g. many at recall 1.0) a label that finds no room is left out (the
+  // marker's tooltip and the table still name the point).
   const placed: { x0: number; x1: number; y0: number; y1: number }[] = [];
-  const placeLabel = (px: number, py: number, text: string) => {
+  const placeLabel = (px: number, py: number, text: string): number | undefined => {
     const w = text.length * 5.6;
     let yy = py - 6;
-    for (let tries = 0; tries < 12; tries++) {
+    for (let tries = 0; tries < 3; tries++) {
       const box = { x0: px - 8 - w, x1: px - 8, y0: yy - 9, y1: yy + 1 };
       if (!placed.some((b) => b.x0 < box.x1 && box.x0 < b.x1 && b.y0 < box.y1 && box.y0 < b.y1)) {
         placed.push(box);
@@ -185,7 +187,7 @@ export const qpsRecallSvg = (points: readonly Point[], title: string): string =>
       }
       yy += 11;
     }
-    return yy;
+    return undefined;
   };
   // Stable colour and marker per known system, so plots of different runs read the same.
   // (First match wins: "natsvec hnsw c=16" is listed before its prefix "natsvec hnsw c=1". Six marker shapes.)
@@ -215,7 +217,7 @@ export const qpsRecallSvg = (points: readonly Point[], title: string): string =>
         py = y(p.qps);
       out.push(marker(si, px, py, c, `${s} ${p.label}: ${fmtNum(p.qps)} QPS, recall ${p.recall.toFixed(4)}`));
       const ly = placeLabel(px, py, p.label);
-      out.push(`<text x="${(px - 8).toFixed(1)}" y="${ly.toFixed(1)}" text-anchor="end" font-size="10" fill="${c}">${esc(p.label)}</text>`);
+      if (ly !== undefined) out.push(`<text x="${(px - 8).toFixed(1)}" y="${ly.toFixed(1)}" text-anchor="end" font-size="10" fill="${c}">${esc(p.label)}</text>`);
     }
     const ly = T + 10 + i * 20;
     out.push(marker(si, L + pw + 20, ly, c, s));

@@ -1442,7 +1442,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
     const slow = (nsLog.match(/Slow Consumer Detected/g) ?? []).length;
     raw.logSummary = { seals: Object.fromEntries(seals), flushFailed, taskFetchFailed: taskFetch, errorLines: errors, slowConsumers: slow };
     notes.push(
-      `From the logs (collection 1 = ${HCOLL}, 2 = ${coll}): seals ${[...seals].map(([k, v]) => `${v} x ${k}`).join(", ") || "none"}; natsvec ERROR lines ${errors} (of which "flush task failed" ${flushFailed}); "task fetch failed" warnings ${taskFetch}; nats-server "Slow Consumer Detected" ${slow}.`,
+      `From the logs (collection 1 = ${HCOLL}, 2 = ${coll}, then the batch-size collections, the last one ${ICOLL}): seals ${[...seals].map(([k, v]) => `${v} x ${k}`).join(", ") || "none"}; natsvec ERROR lines ${errors} (of which "flush task failed" ${flushFailed}); "task fetch failed" warnings ${taskFetch}; nats-server "Slow Consumer Detected" ${slow}.`,
     );
   }
 
