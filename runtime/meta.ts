@@ -71,10 +71,11 @@ export class KvMetaStore implements MetaStore {
   }
 
   async keys(filter: string): Promise<string[]> {
-    const out: string[] = [];
+    // A Set: a key written while the listing runs can be delivered twice.
+    const out = new Set<string>();
     const it = await this.kv.keys(filter);
-    for await (const k of it) out.push(k);
-    return out.sort();
+    for await (const k of it) out.add(k);
+    return [...out].sort();
   }
 
   async mutate<T>(key: string, fn: (current: T | undefined) => T | undefined): Promise<T | undefined> {

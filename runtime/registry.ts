@@ -42,7 +42,10 @@ export const registerNode = (h: NatsHandles, storage: Storage, config: NatsvecCo
 /** Nodes seen recently, from the heartbeat bucket. */
 export const listNodes = async (storage: Storage): Promise<NodeRecord[]> => {
   const out: NodeRecord[] = [];
-  for await (const k of await storage.nodes.keys()) {
+  // A key updated by a heartbeat while the listing runs can be delivered twice.
+  const keys = new Set<string>();
+  for await (const k of await storage.nodes.keys()) keys.add(k);
+  for (const k of keys) {
     const e = await storage.nodes.get(k);
     if (e && e.operation === "PUT" && e.value.length > 0) out.push(JSON.parse(new TextDecoder().decode(e.value)) as NodeRecord);
   }

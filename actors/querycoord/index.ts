@@ -169,9 +169,10 @@ export const startQuerycoord = (h: NatsHandles, storage: Storage, config: Natsve
 
   const pollNodes = async () => {
     const prefix = nodeKeys.node("querynode", "");
-    const found: string[] = [];
-    for await (const k of await storage.nodes.keys(`${prefix}*`)) found.push(k.slice(prefix.length));
-    found.sort();
+    // A Set: a key updated (heartbeat) while the listing runs can come back twice.
+    const seen = new Set<string>();
+    for await (const k of await storage.nodes.keys(`${prefix}*`)) seen.add(k.slice(prefix.length));
+    const found = [...seen].sort();
     if (found.join(",") === liveNodes.join(",")) return;
     const gone = liveNodes.filter((n) => !found.includes(n));
     const joined = found.filter((n) => !liveNodes.includes(n));
