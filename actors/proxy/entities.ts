@@ -11,6 +11,7 @@ import { InvalidParameter, MissingParameter, PrimaryKeyConflict } from "../../sc
 import type { CollectionRecord } from "../../schemas/meta.ts";
 import { encodeBatch, takeRows, type RowBatch } from "../../engine/columns.ts";
 import { columnsToBatch, pkValues, resolveOutputFields, rowsToBatch } from "../../engine/rows.ts";
+import { duplicateKeys, keyColumnOfBatch } from "../../engine/pkmap.ts";
 import { shardOf } from "../../engine/hash.ts";
 import { compileOptionalFilter, FilterError } from "../../engine/expr/index.ts";
 import { decodeRequest } from "../../runtime/validate.ts";
@@ -60,13 +61,6 @@ const splitByShard = (rec: CollectionRecord, batch: RowBatch, pks: readonly Pk[]
     rows.set(s, l);
   });
   return [...rows.entries()].map(([s, r]) => [s, takeRows(batch, r)]);
-};
-
-const duplicatesIn = (pks: readonly Pk[]): Pk[] => {
-  const seen = new Set<Pk>();
-  const dups = new Set<Pk>();
-  for (const pk of pks) (seen.has(pk) ? dups : seen).add(pk);
-  return [...dups];
 };
 
 const fmtPks = (pks: readonly Pk[]) =>
@@ -181,7 +175,7 @@ const write = async (ctx: ProxyContext, body: unknown, mode: "insert" | "upsert"
     for (let i = 0; i < batch.rowCount; i++) keys[i] = start + BigInt(i);
   }
   const pks = pkValues(rec.schema, batch);
-  const dups = duplicatesIn(pks);
+  const dups = duplicateKeys(keyColumnOfBatch(batch, pkField.name));
   if (dups.length > 0)
     throw new PrimaryKeyConflict({ message: `primary key${dups.length > 1 ? "s" : ""} ${fmtPks(dups)} appear more than once in the batch; nothing was written` });
   const parts = splitByShard(rec, batch, pks);

@@ -31,6 +31,7 @@ import type { FlushTask, ServingView } from "../../schemas/segment.ts";
 import { batchOf, encodeBatch, takeRows, type RowBatch } from "../../engine/columns.ts";
 import { GrowingSegment } from "../../engine/growing.ts";
 import { batchRowsToObjects, pkValues } from "../../engine/rows.ts";
+import { keyAt, keyColumnOfBatch, PkMap, type KeyColumn } from "../../engine/pkmap.ts";
 import { mergeTopK, searchSegmentFlat, type Hit } from "../../engine/search.ts";
 import { compileOptionalFilter, FilterError } from "../../engine/expr/index.ts";
 import { packMsgpack, unpackMsgpack } from "../../runtime/codec.ts";
@@ -87,10 +88,13 @@ interface PendingWrite {
   reject: (e: ApiError) => void;
   sizeBytes: number;
   pks?: Pk[];
+  keys?: KeyColumn;
 }
 
 /** A growing or sealed segment held in memory. */
 interface MemSegment {
+  /** Index in the shard's slot table: row references are slot * 2^32 + row. */
+  readonly slot: number;
   readonly segmentId: number;
   readonly partitionId: number;
   readonly seg: GrowingSegment;
@@ -105,7 +109,7 @@ interface RowRef {
 }
 
 /** Keys of a flushed segment: sorted int64 keys (binary search) or a set of strings. */
-class KeyLookup {
+export class KeyLookup {
   private readonly sorted: BigInt64Array | undefined;
   private readonly strings: Set<string> | undefined;
   readonly deleted = new Set<Pk>();
@@ -133,6 +137,26 @@ class KeyLookup {
     }
     return false;
   }
+  /** `has` for row i of a key column, without a BigInt when nothing was deleted. */
+  hasAt(k: KeyColumn, i: number): boolean {
+    if (this.deleted.size > 0 || k.kind !== "int64" || !this.sorted) return this.has(keyAt(k, i));
+    const lo = k.words[2 * i]!;
+    const hi = k.words[2 * i + 1]!;
+    const loU = lo >>> 0;
+    const w = (this.words ??= new Int32Array(this.sorted.buffer, this.sorted.byteOffset, this.sorted.length * 2));
+    let a = 0;
+    let b = this.sorted.length - 1;
+    while (a <= b) {
+      const mid = (a + b) >>> 1;
+      const h = w[2 * mid + 1]!;
+      const l = w[2 * mid]! >>> 0;
+      if (h === hi && l === loU) return true;
+      if (h < hi || (h === hi && l < loU)) a = mid + 1;
+      else b = mid - 1;
+    }
+    return false;
+  }
+  private words: Int32Array | undefined;
   get size(): number {
     return (this.sorted?.length ?? this.strings!.size) - this.deleted.size;
   }
@@ -145,10 +169,14 @@ const GROUP_MAX_BYTES = 768 * 1024;
 
 const cmpPk = (a: Pk, b: Pk) => (a < b ? -1 : a > b ? 1 : 0);
 
+const TWO32 = 4294967296;
+
 export class Shard {
   private readonly growing = new Map<number, MemSegment>(); // partitionId -> growing
   private readonly memById = new Map<number, MemSegment>(); // growing + sealed
-  private readonly pkIndex = new Map<Pk, RowRef>(); // rows held in memory
+  /** Rows held in memory: pk -> slot * 2^32 + row (see `memSlots`). */
+  private readonly pkIndex: PkMap;
+  private readonly memSlots: (MemSegment | undefined)[] = [];
   private readonly flushed = new Map<number, KeyLookup>(); // flushed segments not in memory
   /** Segments dropped from memory at handoff, with the view version they became serving at. */
   private readonly handedOff = new Map<number, number>();
@@ -176,6 +204,11 @@ export class Shard {
     private readonly deps: ShardDeps,
   ) {
     this.record = record;
+    this.pkIndex = new PkMap(primaryField(record.schema).dataType === "VarChar" ? "string" : "int64");
+  }
+
+  private refMem(ref: number): MemSegment {
+    return this.memSlots[Math.floor(ref / TWO32)]!;
   }
 
   get schema(): CollectionSchema {
@@ -237,7 +270,8 @@ export class Shard {
       // Partition dropped: its rows are gone.
       this.memById.delete(id);
       if (this.growing.get(mem.partitionId) === mem) this.growing.delete(mem.partitionId);
-      for (const [pk, ref] of this.pkIndex) if (ref.mem === mem) this.pkIndex.delete(pk);
+      this.pkIndex.takeWhere((ref) => this.refMem(ref) === mem);
+      this.memSlots[mem.slot] = undefined;
     }
     for (const [id, k] of this.flushed) if (!kept.has(k.partitionId)) this.flushed.delete(id);
     this.record = record;
@@ -253,7 +287,8 @@ export class Shard {
     let mem = this.memById.get(segmentId);
     if (mem) return mem;
     if (!this.record.partitions.some((p) => p.partitionId === partitionId)) return undefined;
-    mem = { segmentId, partitionId, seg: new GrowingSegment(this.schema, partitionId), lastWriteMs: Date.now() };
+    mem = { slot: this.memSlots.length, segmentId, partitionId, seg: new GrowingSegment(this.schema, partitionId), lastWriteMs: Date.now() };
+    this.memSlots.push(mem);
     this.memById.set(segmentId, mem);
     this.growing.set(partitionId, mem);
     return mem;
@@ -262,17 +297,29 @@ export class Shard {
   /** Which segment holds a live key: in memory, or flushed (-1: nowhere). */
   private locate(pk: Pk): number {
     const ref = this.pkIndex.get(pk);
-    if (ref) return ref.mem.segmentId;
+    if (ref >= 0) return this.refMem(ref).segmentId;
     for (const k of this.flushed.values()) if (k.has(pk)) return k.segmentId;
+    return -1;
+  }
+
+  /** `locate` for row i of a key column (no BigInt per key on the common path). */
+  private locateAt(keys: KeyColumn, i: number): number {
+    const ref = this.pkIndex.getAt(keys, i);
+    if (ref >= 0) return this.refMem(ref).segmentId;
+    if (this.flushed.size === 0) return -1;
+    for (const k of this.flushed.values()) if (k.hasAt(keys, i)) return k.segmentId;
     return -1;
   }
 
   private applyDelete(pk: Pk, segmentId: number, ts: bigint) {
     const ref = this.pkIndex.get(pk);
-    if (ref && ref.mem.segmentId === segmentId) {
-      ref.mem.seg.markDeleted(ref.row, ts);
-      this.pkIndex.delete(pk);
-      return;
+    if (ref >= 0) {
+      const mem = this.refMem(ref);
+      if (mem.segmentId === segmentId) {
+        mem.seg.markDeleted(ref % TWO32, ts);
+        this.pkIndex.delete(pk);
+        return;
+      }
     }
     this.flushed.get(segmentId)?.deleted.add(pk);
   }
@@ -280,14 +327,14 @@ export class Shard {
   private applyInsert(segmentId: number, partitionId: number, batch: RowBatch, ts: bigint) {
     const mem = this.memSegment(segmentId, partitionId);
     if (!mem) return; // partition dropped since the write
-    const pks = pkValues(this.schema, batch);
+    const keys = keyColumnOfBatch(batch, primaryField(this.schema).name);
     const { firstRow } = mem.seg.append(batch, ts);
     mem.lastWriteMs = Date.now();
-    for (let i = 0; i < pks.length; i++) {
+    const base = mem.slot * TWO32 + firstRow;
+    for (let i = 0; i < keys.n; i++) {
       // A key present here would be a bug upstream; keep the newest so a key is never served twice.
-      const old = this.pkIndex.get(pks[i]!);
-      if (old) old.mem.seg.markDeleted(old.row, ts);
-      this.pkIndex.set(pks[i]!, { mem, row: firstRow + i });
+      const old = this.pkIndex.setAt(keys, i, base + i);
+      if (old >= 0) this.refMem(old).seg.markDeleted(old % TWO32, ts);
     }
   }
 
@@ -376,6 +423,12 @@ export class Shard {
     return w.pks;
   }
 
+  /** The key column of a queued insert or upsert (a view, no BigInt per key). */
+  private pendingKeys(w: PendingWrite & { op: { batch: Uint8Array } }): KeyColumn {
+    if (!w.keys) w.keys = keyColumnOfBatch(batchOf(w.op.batch), primaryField(this.schema).name);
+    return w.keys;
+  }
+
   write(op: WriteOp): Promise<WriteReply> {
     this.requireLive();
     const sizeBytes = op.op === "delete" ? 64 + (op.pks?.length ?? 0) * 16 : op.batch.length;
@@ -446,7 +499,7 @@ export class Shard {
       if (t2 - t0 > 1_000) log.warn(`shard ${this.collectionId}/${this.shard}: slow commit: tso ${t1 - t0} ms, append ${t2 - t1} ms, planning ${t0 - planStart} ms`);
       this.applyOps(ops, ts, seq);
       for (const g of group) {
-        if (g.w.op.op === "insert") for (const pk of this.pendingPks(g.w)) this.reservations.delete(pk);
+        if (g.w.op.op === "insert" && this.reservations.size > 0) for (const pk of this.pendingPks(g.w)) this.reservations.delete(pk);
         g.w.resolve({ commitTs: ts, count: g.count });
       }
     } catch (e) {
@@ -471,12 +524,15 @@ export class Shard {
   private plan(w: PendingWrite, overlay: Map<Pk, number>, nowMs: number, segmentId: number): { ops: WalOp[]; count: number } {
     const op = w.op;
     if (op.op === "insert") {
-      const pks = this.pendingPks(w);
-      const conflicts = pks.filter((pk) => this.exists(pk, overlay) || this.reservedByOther(pk, op.txnId, nowMs));
+      const keys = this.pendingKeys(w as PendingWrite & { op: typeof op });
+      let conflicts: Pk[] = [];
+      if (overlay.size > 0 || this.reservations.size > 0)
+        conflicts = this.pendingPks(w).filter((pk) => this.exists(pk, overlay) || this.reservedByOther(pk, op.txnId, nowMs));
+      else for (let i = 0; i < keys.n; i++) if (this.locateAt(keys, i) >= 0) conflicts.push(keyAt(keys, i));
       if (conflicts.length > 0) throw duplicateError(conflicts);
       // Later writes of this group check their keys against these; with none queued, the group ends here.
-      if (this.queue.length > 0) for (const pk of pks) overlay.set(pk, segmentId);
-      return { ops: [{ op: "insert", segmentId, partitionId: op.partitionId, batch: op.batch }], count: pks.length };
+      if (this.queue.length > 0) for (const pk of this.pendingPks(w)) overlay.set(pk, segmentId);
+      return { ops: [{ op: "insert", segmentId, partitionId: op.partitionId, batch: op.batch }], count: keys.n };
     }
     if (op.op === "upsert") {
       const pks = this.pendingPks(w);
@@ -497,7 +553,7 @@ export class Shard {
         if (!this.exists(pk, overlay)) return false;
         if (!parts) return true;
         const ref = this.pkIndex.get(pk);
-        if (ref) return parts.has(ref.mem.partitionId);
+        if (ref >= 0) return parts.has(this.refMem(ref).partitionId);
         const seg = this.locate(pk);
         return seg >= 0 && parts.has(this.flushed.get(seg)?.partitionId ?? -1);
       });
@@ -633,12 +689,8 @@ export class Shard {
     const mem = this.memById.get(id);
     if (!mem || mem.sealedAt === undefined || mem.sealedAt > this.checkpoint) return;
     // Keep only the keys (uniqueness, delete routing) of the rows still live.
-    const live: Pk[] = [];
-    for (const [pk, ref] of this.pkIndex) {
-      if (ref.mem !== mem) continue;
-      live.push(pk);
-      this.pkIndex.delete(pk);
-    }
+    const live = this.pkIndex.takeWhere((ref) => this.refMem(ref) === mem);
+    this.memSlots[mem.slot] = undefined;
     const keys = primaryField(this.schema).dataType === "VarChar" ? (live as string[]) : BigInt64Array.from(live as bigint[]);
     this.flushed.set(id, new KeyLookup(id, mem.partitionId, keys));
     this.memById.delete(id);
@@ -793,8 +845,10 @@ export class Shard {
     const mems = new Set(this.segmentsFor(req));
     const found: { r: RowRef; pk: Pk }[] = [];
     for (const pk of req.pks) {
-      const r = this.pkIndex.get(pk);
-      if (r && mems.has(r.mem)) found.push({ r, pk });
+      const ref = this.pkIndex.get(pk);
+      if (ref < 0) continue;
+      const mem = this.refMem(ref);
+      if (mems.has(mem)) found.push({ r: { mem, row: ref % TWO32 }, pk });
     }
     return { rows: this.rowsOut(found.map((f) => f.r), req.outputFields), pks: found.map((f) => f.pk), count: found.length, held: this.held() };
   }
