@@ -1,14 +1,16 @@
 /**
- * natsvec benchmark runner:  npm run bench -- <scenario> [options]
+ * natsvec benchmark runner:  npm run bench -- <scenario> [files] [options]
  *
  * Scenarios: quick (100k x 128 synthetic, < 3 min), full (1M x 128, ~30 min
- * budget), fashion-mnist (60k x 784 from the Debian package). See
- * bench/README.md for what each measures.
+ * budget), fashion-mnist (60k x 784 from the Debian package), hdf5 FILE
+ * (ann-benchmarks) and fvecs BASE QUERY [GT] (TEXMEX) for data the user has.
+ * See bench/README.md for what each measures.
  *
- * Two natsvec collections are measured one after the other in the same
+ * Three natsvec collections are measured one after the other in the same
  * natsvec process: `bench_hnsw` (AUTOINDEX = HNSW M=16 efC=200: ingest,
- * flush -> indexed -> loaded, the ef sweep, memory, kill -9 + restart) and
- * `bench_main` (FLAT: exact search and filtered search vs the in-process scan).
+ * flush -> indexed -> loaded, the ef sweep at c=1/16/64, memory, kill -9 +
+ * restart), `bench_main` (FLAT: exact search and filtered search vs the
+ * in-process scan) and `bench_ivf` (IVF_FLAT: build, the nprobe sweep).
  *
  * natsvec runs as a separate `natsvec standalone` child process against a
  * nats-server the bench starts (so both RSS figures can be read from /proc);
