@@ -39,18 +39,23 @@ const batchOf = (from: number, count: number) =>
   );
 
 describe("GrowingSegment", () => {
-  // Proves growth past the initial capacity (2 -> many doublings) keeps every value of every column, ts and norm.
+  // Proves growth past the initial capacity (2 -> many doublings; vectors in chunks of 4 rows, batches crossing
+  // chunk boundaries) keeps every value of every column, ts and norm.
   it("grows and keeps all values", () => {
-    const seg = new GrowingSegment(schema, 7, 2);
+    const seg = new GrowingSegment(schema, 7, 2, 4 * 3 * 4);
     const starts: number[] = [];
     for (let k = 0; k < 6; k++) starts.push(seg.append(batchOf(k * 3, 3), BigInt(100 + k)).firstRow);
     expect(starts).toEqual([0, 3, 6, 9, 12, 15]);
     expect(seg.rowCount).toBe(18);
     expect(seg.liveCount).toBe(18);
     expect(seg.partitionId).toBe(7);
-    const { data, dim, invNorms } = seg.vectors("vec");
+    const { chunks, chunkShift, chunkMask, dim, invNorms } = seg.vectors("vec");
     expect(dim).toBe(3);
-    expect(data.length).toBeGreaterThanOrEqual(18 * 3);
+    expect(chunkShift).toBe(2);
+    expect(chunks.length).toBe(5);
+    const data = new Float32Array(chunks.length * 4 * 3);
+    chunks.forEach((c, i) => data.set(c, i * 4 * 3));
+    expect(chunkMask).toBe(3);
     for (let i = 0; i < 18; i++) {
       expect(seg.pk(i)).toBe(BigInt(1000 + i));
       expect(seg.rowTs(i)).toBe(BigInt(100 + Math.floor(i / 3)));

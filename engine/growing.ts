@@ -11,13 +11,27 @@ import { InvalidParameter } from "../schemas/errors.ts";
 import { declaredFields, hasDynamicField, newNumberArray, type Column, type NumberArray, type NumberType, type RowBatch } from "./columns.ts";
 
 type Store =
-  | { kind: "vector"; name: string; dim: number; data: Float32Array; invNorms: Float64Array }
+  | { kind: "vector"; name: string; dim: number; chunks: Float32Array[]; invNorms: Float64Array }
   | { kind: "int64"; name: string; data: BigInt64Array; valid: Uint8Array | undefined }
   | { kind: "number"; name: string; type: NumberType; data: NumberArray; valid: Uint8Array | undefined }
   | { kind: "bool"; name: string; data: Uint8Array; valid: Uint8Array | undefined }
   | { kind: "values"; name: string; data: unknown[] };
 
 const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** Vectors live in chunks of 2^shift rows (about this many bytes), so a growing segment never copies them to grow. */
+const VECTOR_CHUNK_BYTES = 4 * 1024 * 1024;
+const chunkShiftFor = (dim: number, chunkBytes: number): number => Math.max(0, Math.floor(Math.log2(Math.max(1, chunkBytes / (dim * 4)))));
+
+/** A growing segment's vectors: row r is at chunks[r >>> chunkShift], offset (r & chunkMask) * dim. */
+export interface VectorChunks {
+  readonly dim: number;
+  readonly chunkShift: number;
+  readonly chunkMask: number;
+  readonly chunks: readonly Float32Array[];
+  /** 1/|v| per row (0 for a zero vector), valid for [0, rowCount). */
+  readonly invNorms: Float64Array;
+}
 
 const grow = <T extends { length: number; set(a: ArrayLike<never>, o?: number): void; subarray(a: number, b: number): T }>(
   old: T,
@@ -59,7 +73,7 @@ const storeFor = (f: FieldSchema, cap: number): Store => {
     case "FloatVector": {
       const dim = f.dim ?? 0;
       if (!(dim > 0)) throw new Error(`vector field '${f.name}' has no dim`);
-      return { kind: "vector", name: f.name, dim, data: new Float32Array(cap * dim), invNorms: new Float64Array(cap) };
+      return { kind: "vector", name: f.name, dim, chunks: [], invNorms: new Float64Array(cap) };
     }
     case "Int64":
       return { kind: "int64", name: f.name, data: new BigInt64Array(cap), valid };
@@ -78,10 +92,12 @@ const storeFor = (f: FieldSchema, cap: number): Store => {
   }
 };
 
-const storeValue = (s: Store, row: number): unknown => {
+const storeValue = (s: Store, row: number, shift: number): unknown => {
   switch (s.kind) {
-    case "vector":
-      return s.data.slice(row * s.dim, (row + 1) * s.dim);
+    case "vector": {
+      const o = (row & ((1 << shift) - 1)) * s.dim;
+      return s.chunks[row >>> shift]!.slice(o, o + s.dim);
+    }
     case "int64":
       return s.valid !== undefined && s.valid[row] === 0 ? null : s.data[row]!;
     case "number":
@@ -109,13 +125,18 @@ export class GrowingSegment {
   private readonly byName = new Map<string, Store>();
   private readonly meta: Store | undefined;
   private readonly pkStore: Store;
+  /** Vector chunks hold 2^chunkShift rows (the first one grows by doubling up to that). */
+  private readonly chunkShift: number;
 
   constructor(
     readonly schema: CollectionSchema,
     readonly partitionId: number,
     initialCapacity = 1024,
+    vectorChunkBytes = VECTOR_CHUNK_BYTES,
   ) {
     this.cap = Math.max(1, Math.floor(initialCapacity));
+    const dims = schema.fields.filter((f) => f.dataType === "FloatVector").map((f) => f.dim ?? 1);
+    this.chunkShift = Math.min(30, ...dims.map((d) => chunkShiftFor(d, vectorChunkBytes)));
     this.insertTs = new BigUint64Array(this.cap);
     this.deleteTs = new BigUint64Array(this.cap);
     this.deleted = new Uint8Array(this.cap);
@@ -156,7 +177,6 @@ export class GrowingSegment {
     for (const s of this.stores) {
       switch (s.kind) {
         case "vector":
-          s.data = grow(s.data, (k) => new Float32Array(k), used * s.dim, cap * s.dim);
           s.invNorms = grow(s.invNorms, (k) => new Float64Array(k), used, cap);
           break;
         case "int64":
@@ -178,6 +198,20 @@ export class GrowingSegment {
       }
     }
     this.cap = cap;
+  }
+
+  /** Make room for vector rows [0, need): the first chunk doubles up to full size, later chunks are allocated full. */
+  private ensureChunks(s: Extract<Store, { kind: "vector" }>, need: number): void {
+    const full = 2 ** this.chunkShift;
+    const chunks = s.chunks;
+    if (chunks.length === 0) chunks.push(new Float32Array(Math.min(full, Math.max(need, this.cap)) * s.dim));
+    if (chunks.length === 1 && chunks[0]!.length < full * s.dim && need > chunks[0]!.length / s.dim) {
+      let rows = chunks[0]!.length / s.dim;
+      while (rows < need && rows < full) rows *= 2;
+      rows = Math.min(rows, full);
+      chunks[0] = grow(chunks[0]!, (k) => new Float32Array(k), Math.min(this.n, full) * s.dim, rows * s.dim);
+    }
+    while (chunks.length * full < need) chunks.push(new Float32Array(full * s.dim));
   }
 
   /** Append every row of `batch` (inserted at `ts`). The batch must have a column per declared field. */
@@ -202,11 +236,20 @@ export class GrowingSegment {
         case "vector": {
           const dim = s.dim;
           const src = (c as { data: Float32Array }).data;
-          s.data.set(src.subarray(0, m * dim), first * dim);
-          const d = s.data;
+          this.ensureChunks(s, first + m);
+          const shift = this.chunkShift;
+          const mask = 2 ** shift - 1;
+          for (let r = 0; r < m; ) {
+            const row = first + r;
+            const take = Math.min(m - r, mask + 1 - (row & mask));
+            s.chunks[row >>> shift]!.set(src.subarray(r * dim, (r + take) * dim), (row & mask) * dim);
+            r += take;
+          }
           const inv = s.invNorms;
           for (let r = 0; r < m; r++) {
-            const o = (first + r) * dim;
+            const row = first + r;
+            const d = s.chunks[row >>> shift]!;
+            const o = (row & mask) * dim;
             let a0 = 0,
               a1 = 0,
               a2 = 0,
@@ -338,7 +381,7 @@ export class GrowingSegment {
     const s = this.byName.get(field);
     if (s === undefined) throw new InvalidParameter({ message: `field '${field}' does not exist in the collection schema` });
     if (s === this.meta) return (s as { data: unknown[] }).data[row] ?? EMPTY_META;
-    return storeValue(s, row);
+    return storeValue(s, row, this.chunkShift);
   }
 
   /** Accessors for filter predicates (read live storage, so stay valid across appends). */
@@ -361,17 +404,17 @@ export class GrowingSegment {
           case "values":
             return (row) => s.data[row] ?? null;
           case "vector":
-            return (row) => storeValue(s, row);
+            return (row) => storeValue(s, row, this.chunkShift);
         }
       },
     };
   }
 
-  /** Raw vector storage for search: `data` is valid for rowCount*dim (may be longer); `invNorms[row]` = 1/|v| (0 for zero). */
-  vectors(field: string): { data: Float32Array; dim: number; invNorms: Float64Array } {
+  /** Raw vector storage for search, in chunks (valid for rows [0, rowCount); see VectorChunks). */
+  vectors(field: string): VectorChunks {
     const s = this.byName.get(field);
     if (s === undefined || s.kind !== "vector") throw new InvalidParameter({ message: `field '${field}' is not a vector field of the collection` });
-    return { data: s.data, dim: s.dim, invNorms: s.invNorms };
+    return { dim: s.dim, chunkShift: this.chunkShift, chunkMask: 2 ** this.chunkShift - 1, chunks: s.chunks, invNorms: s.invNorms };
   }
 
   /** Copy rows out as a RowBatch (declared fields, plus `$meta` when dynamic; no ts / delete info). */
@@ -383,9 +426,12 @@ export class GrowingSegment {
       switch (s.kind) {
         case "vector": {
           const out = new Float32Array(k * s.dim);
+          const shift = this.chunkShift;
+          const mask = 2 ** shift - 1;
           for (let i = 0; i < k; i++) {
-            const o = rows[i]! * s.dim;
-            out.set(s.data.subarray(o, o + s.dim), i * s.dim);
+            const r = rows[i]!;
+            const o = (r & mask) * s.dim;
+            out.set(s.chunks[r >>> shift]!.subarray(o, o + s.dim), i * s.dim);
           }
           columns[s.name] = { kind: "vector", dim: s.dim, data: out };
           break;
@@ -428,7 +474,10 @@ export class GrowingSegment {
   memoryBytes(): number {
     let b = this.insertTs.byteLength + this.deleteTs.byteLength + this.deleted.byteLength + this.valuesBytes;
     for (const s of this.stores) {
-      if (s.kind === "vector") b += s.data.byteLength + s.invNorms.byteLength;
+      if (s.kind === "vector") {
+        b += s.invNorms.byteLength;
+        for (const c of s.chunks) b += c.byteLength;
+      }
       else if (s.kind === "values") continue;
       else b += s.data.byteLength + (s.valid?.byteLength ?? 0);
     }

@@ -38,7 +38,8 @@ const reference = (metric: Metric, data: number[][], q: number[], k: number, eli
     .slice(0, k);
 
 const buildSegment = (data: number[][], chunk: number, ts: (c: number) => bigint = (c) => BigInt(c + 1)): GrowingSegment => {
-  const seg = new GrowingSegment(schema, 0, 64);
+  // Vectors in chunks of 128 rows: appends of `chunk` rows cross chunk boundaries, searches read across chunks.
+  const seg = new GrowingSegment(schema, 0, 64, 128 * DIM * 4);
   for (let start = 0, c = 0; start < data.length; start += chunk, c++) {
     const rows = data.slice(start, start + chunk).map((v, k) => ({ pk: pkOfRow(start + k), v, n: start + k }));
     seg.append(rowsToBatch(schema, rows, { mode: "insert" }), ts(c));

@@ -80,7 +80,7 @@ export const searchSegmentFlat = (args: FlatSearchArgs): Hit[][] => {
   const { segment, tag, field, queries, metric, predicate, maxTs } = args;
   const nq = queries.length;
   const k = Math.max(0, Math.floor(args.k));
-  const { data, dim, invNorms } = segment.vectors(field);
+  const { chunks, chunkShift, chunkMask, dim, invNorms } = segment.vectors(field);
   for (const q of queries)
     if (q.length !== dim) throw new InvalidParameter({ message: `query vector has dim ${q.length}, field '${field}' expects ${dim}` });
   if (k === 0 || nq === 0) return queries.map(() => []);
@@ -151,7 +151,8 @@ export const searchSegmentFlat = (args: FlatSearchArgs): Hit[][] => {
     if (deleted[row] !== 0 && (maxTs === undefined || segment.deleteTsOf(row)! <= maxTs)) continue;
     if (checkInsertTs && insertTs[row]! > maxTs!) continue;
     if (predicate !== undefined && !predicate(row)) continue;
-    const off = row * dim;
+    const data = chunks[row >>> chunkShift]!;
+    const off = (row & chunkMask) * dim;
     for (let qi = 0; qi < nq; qi++) {
       const q = queries[qi]!;
       let key: number;
