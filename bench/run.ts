@@ -48,7 +48,7 @@ const REPO = resolve(BENCH_DIR, "..");
 const K = 10;
 const MAX_PAYLOAD = 8 * 1024 * 1024;
 const HNSW = { M: 16, efConstruction: 200 };
-const EFS = [16, 32, 64, 128];
+const EFS = [16, 32, 48, 64, 128];
 /** Concurrency levels of the natsvec HNSW ef sweep. */
 const HNSW_CONCURRENCIES = [1, 16, 64];
 /**
@@ -1421,7 +1421,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
   raw.ann = annResults.map((r) => ({ system: r.system, buildMs: r.buildMs, buildNote: r.buildNote, points: r.points }));
 
   notes.push(
-    `natsvec runs as a separate \`natsvec standalone --nats <url> ${spec.natsvecArgs.join(" ")}\` child process (all roles in one Node process; on this machine its index pool has 1 build worker and max(1, cores - 1) search workers); the bench's nats-server has max_payload ${fmtBytes(MAX_PAYLOAD)} (default is 1 MiB) so that batch 10000 fits.`,
+    `natsvec runs as a separate \`natsvec standalone --nats <url> ${spec.natsvecArgs.join(" ")}\` child process (all roles in one Node process; on this machine its query node has one search worker per core and its index node one build worker); the bench's nats-server has max_payload ${fmtBytes(MAX_PAYLOAD)} (default is 1 MiB) so that batch 10000 fits.`,
     `Collections: \`${HCOLL}\` (AUTOINDEX = HNSW M=${HNSW.M}, efConstruction=${HNSW.efConstruction}) gets the main ingest, then \`collections/flush\`; "indexed and loaded" = \`indexes/describe\` pendingRows 0 with totalRows = N and \`get_load_state\` LoadStateLoaded/100, polled every 200 ms. Its searches: one query vector per request, Strong, k=${K}, \`searchParams.params.ef\`, ${nHnsw} queries per point. Then it is killed (SIGKILL) and restarted on the same data dir (nats-server stays up). \`${coll}\` (FLAT) is a second collection with the same rows for the exact-search and filter figures (${nSearch} queries), flushed and waited on like \`${HCOLL}\` before they run, so they measure the steady state (sealed FLAT segments served by the query node, nothing sealing or loading meanwhile). \`${ICOLL}\` (IVF_FLAT, nlist=${IVF.nlist}; natsvec builds one index per sealed segment, so nlist and nprobe are per segment) is a third collection with the same rows, ingested after the batch-size runs, flushed and waited on the same way, searched with \`searchParams.params.nprobe\` ${NPROBES.join("/")} at concurrency ${IVF_CONCURRENCIES.join("/")} (${nIvf} queries per point; recall against the same exact ground truth), then dropped before the in-process baselines run.`,
     `Memory: raw vectors = N x dim x 4 B; ${HNSW_GRAPH_FORMULA}; for N=${n}, M=${HNSW.M}: ${fmtBytes(vecBytes)} + ${fmtBytes(graphBytes)} = ${fmtBytes(indexBytes)}. hnswlib keeps the float32 vectors inside its graph, so this sum is what one HNSW copy of the data needs; natsvec's idle footprint (${idleRss ? fmtBytes(idleRss.rss) : "?"}) is included in its RSS.`,
     "Raw JetStream baseline: the msgpack-encoded insert request bytes, published to a separate file-backed stream on the same server, each publish awaited before the next (encoding excluded from its time; natsvec's time includes the client's encoding); the stream is purged after each use.",
