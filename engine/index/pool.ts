@@ -338,7 +338,7 @@ export class IndexWorkerPool {
         (v as SearchBatchOutcome[]).forEach((o, i) => {
           const q = batch[i]!;
           if (o.ok) q.resolve(o.value);
-          else q.reject(o.error.name === "IndexParamError" ? new IndexParamError(o.error.message) : Object.assign(new Error(o.error.message), { name: o.error.name }));
+          else q.reject(fromWorker(o.error));
         });
         this.searchBatchDone(slot);
       },
@@ -443,7 +443,7 @@ export class IndexWorkerPool {
       slot.pending.delete(msg.id);
       if (slot.pending.size === 0) this.idle(slot, w);
       if (msg.ok) p.resolve(msg.value);
-      else p.reject(msg.error.name === "IndexParamError" ? new IndexParamError(msg.error.message) : Object.assign(new Error(msg.error.message), { name: msg.error.name }));
+      else p.reject(fromWorker(msg.error));
     });
     w.on("error", (err) => {
       if (slot.worker === w) slot.lastError = err.message;
@@ -510,6 +510,10 @@ export class IndexWorkerPool {
     for (const p of pend) p.reject(mkErr(p));
   }
 }
+
+/** An error a worker reported, as the caller's error type again. */
+const fromWorker = (e: { name: string; message: string }): Error =>
+  e.name === "IndexParamError" ? new IndexParamError(e.message) : Object.assign(new Error(e.message), { name: e.name });
 
 const leastBusy = (slots: Slot[]): Slot => slots.reduce((best, s) => (s.pending.size < best.pending.size ? s : best));
 

@@ -36,6 +36,12 @@ setCheckpoint(stopIfAsked);
 
 const indexes = new Map<number, VectorIndex>();
 
+/** What the pool needs of a thrown error to rethrow it on its side. */
+const errorInfo = (e: unknown): { name: string; message: string } => {
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { name: err.name, message: err.message };
+};
+
 /** Top-k of one search request, packed: counts per query, then rows and distances back to back. */
 const searchOne = (req: SearchItem): PackedResults => {
   const idx = indexes.get(req.handle);
@@ -99,8 +105,7 @@ const handle = (req: WorkerRequest): { value: unknown; transfer: ArrayBuffer[] }
           transfer.push(packed.counts.buffer as ArrayBuffer, packed.rows.buffer as ArrayBuffer, packed.distances.buffer as ArrayBuffer);
           return { ok: true, value: packed };
         } catch (e) {
-          const err = e instanceof Error ? e : new Error(String(e));
-          return { ok: false, error: { name: err.name, message: err.message } };
+          return { ok: false, error: errorInfo(e) };
         }
       });
       return { value: outcomes, transfer };
@@ -126,8 +131,7 @@ port.on("message", (req: WorkerRequest) => {
     res = { id: req.id, ok: true, value: out.value };
     transfer = out.transfer;
   } catch (e) {
-    const err = e instanceof Error ? e : new Error(String(e));
-    res = { id: req.id, ok: false, error: { name: err.name, message: err.message } };
+    res = { id: req.id, ok: false, error: errorInfo(e) };
   }
   port.postMessage(res, transfer);
 });
