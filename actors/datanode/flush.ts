@@ -4,7 +4,9 @@
  * write delta logs for deletes in the range that hit older segments, record
  * everything in KV, and last advance the shard's checkpoint to walTo — the
  * commit point. Idempotent: a redelivered task redoes the same writes or,
- * once the checkpoint has passed walTo, nothing.
+ * once the checkpoint has passed walTo, nothing. A task whose range the
+ * checkpoint has entered (a shard owner restarted and queued a longer range
+ * than a flush still queued from before) is dropped: it can never apply.
  */
 import { metaKeys, objectNames } from "../../schemas/names.ts";
 import type { CollectionRecord } from "../../schemas/meta.ts";
@@ -27,7 +29,7 @@ export interface FlushDeps {
   readonly collection: (id: number) => Promise<CollectionRecord | undefined>;
 }
 
-export type FlushOutcome = "done" | "already-done" | "not-ready" | "collection-gone";
+export type FlushOutcome = "done" | "already-done" | "not-ready" | "superseded" | "collection-gone";
 
 class SegmentBuilder {
   readonly batches: RowBatch[] = [];
@@ -63,7 +65,10 @@ export const runFlush = async (task: FlushTask, deps: FlushDeps): Promise<FlushO
   const ckptKey = metaKeys.checkpoint(task.collectionId, task.shard);
   const ckpt = (await deps.meta.get<ShardCheckpoint>(ckptKey))?.value.seq ?? 0;
   if (ckpt >= task.walTo) return "already-done";
-  if (ckpt !== task.walFrom - 1) return "not-ready";
+  if (ckpt < task.walFrom - 1) return "not-ready";
+  // The checkpoint is inside the range: a flush queued before the shard owner restarted committed
+  // part of it. This task can never apply; the owner queues the rest from the new checkpoint.
+  if (ckpt > task.walFrom - 1) return "superseded";
 
   const builders = new Map<number, SegmentBuilder>();
   for (const s of task.segments) builders.set(s.segmentId, new SegmentBuilder(s.partitionId));

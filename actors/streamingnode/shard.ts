@@ -189,7 +189,8 @@ export class Shard {
   private lastSeq = 0;
   private checkpoint = 0;
   private lastSealSeq = 0;
-  private flushInFlightTo = 0;
+  /** The checkpoint the flush this shard queued last starts from; pending until the checkpoint moves. */
+  private flushQueuedFrom: number | undefined;
   private appliedTs = 0n;
   /** Highest timestamp below which everything is applied (raised by time ticks when idle). */
   private serviceableTs = 0n;
@@ -646,19 +647,25 @@ export class Shard {
     if (this.queue.length > 0) void this.pump();
   }
 
-  /** One flush in flight per shard, over (checkpoint, last seal]: ranges stay contiguous. */
+  /**
+   * One flush in flight per shard, over (checkpoint, last seal]: ranges stay contiguous. A queued
+   * flush is pending until the checkpoint moves, whichever flush moves it: after a restart that
+   * may be one queued before the crash over a shorter range, which leaves ours unable to apply
+   * (the datanode drops it as superseded), so the next flush starts at the new checkpoint.
+   */
   private async maybePublishFlush() {
     if (this.state !== "live") return;
-    if (this.lastSealSeq <= this.checkpoint || this.flushInFlightTo > this.checkpoint) return;
+    if (this.lastSealSeq <= this.checkpoint || this.flushQueuedFrom === this.checkpoint) return;
+    const from = this.checkpoint;
     const to = this.lastSealSeq;
     const segments = [...this.memById.values()]
-      .filter((m) => m.sealedAt !== undefined && m.sealedAt > this.checkpoint && m.sealedAt <= to)
+      .filter((m) => m.sealedAt !== undefined && m.sealedAt > from && m.sealedAt <= to)
       .map((m) => ({ segmentId: m.segmentId, partitionId: m.partitionId }));
-    this.flushInFlightTo = to;
+    this.flushQueuedFrom = from;
     try {
-      await this.deps.publishFlush({ kind: "flush", collectionId: this.collectionId, shard: this.shard, walFrom: this.checkpoint + 1, walTo: to, segments });
+      await this.deps.publishFlush({ kind: "flush", collectionId: this.collectionId, shard: this.shard, walFrom: from + 1, walTo: to, segments });
     } catch (e) {
-      this.flushInFlightTo = 0;
+      if (this.flushQueuedFrom === from) this.flushQueuedFrom = undefined;
       log.error(`shard ${this.collectionId}/${this.shard}: could not queue flush`, e);
     }
   }

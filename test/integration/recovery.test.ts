@@ -6,6 +6,10 @@ import { NatsvecClient } from "../../client/index.ts";
 import { freePort } from "../../cluster/natsServer.ts";
 import { natsUrlOf, spawnNatsvec, type NatsvecProcess } from "../harness/process.ts";
 import { useNatsServer, waitFor } from "../harness/nats.ts";
+import { bruteForce, randomVectors, testConfig } from "../harness/cluster.ts";
+import { startNode, type RunnableRole, type RunningNode } from "../../cluster/node.ts";
+import { openNats } from "../../runtime/services.ts";
+import { openStorage } from "../../runtime/storage.ts";
 
 const dirs: string[] = [];
 const procs: NatsvecProcess[] = [];
@@ -180,4 +184,79 @@ describe("crash recovery with sealed segments", () => {
       await again.close();
     }
   }, 180_000);
+});
+
+describe("crash recovery with flushes queued before the crash", () => {
+  const nats = useNatsServer();
+  const nodes: RunningNode[] = [];
+  afterAll(async () => {
+    for (const n of nodes) await n.stop().catch(() => undefined);
+  });
+  const inProcess = async (roles: RunnableRole[]) => {
+    const n = await startNode(testConfig(nats.get().url, { segmentMaxRows: 500 }), roles);
+    nodes.push(n);
+    return n;
+  };
+  const streamingnode = (url: string) =>
+    start(["run", "streamingnode", "--nats", url, "--node-id", "sn-queued", "--segment-max-rows", "500", "--lease-ttl-ms", String(testConfig(url).leaseTtlMs)], { NATSVEC_LOG: "info" });
+
+  // A shard sealed five segments but only the flush of the first was queued (one flush in flight per
+  // shard) when its streamingnode was killed -9. The restarted shard queues the flush of everything
+  // sealed since the checkpoint, a range that overlaps the queued one. collections/flush, called while
+  // the task from before the crash is still pending, replies once a datanode runs, and every row is
+  // counted once and indexed. (No datanode runs until then, so the crash always leaves the flushes queued.)
+  it("flush after restart replies while a flush queued before the crash is pending", async () => {
+    const url = nats.get().url;
+    await inProcess(["rootcoord", "proxy", "datacoord", "querycoord", "querynode", "indexnode"]);
+    const first = streamingnode(url);
+    await first.ready;
+    const client = await NatsvecClient.connect({ servers: url, timeoutMs: 20_000 });
+    try {
+      const collectionName = "queued";
+      await client.collections.create({ collectionName, dimension: 8, metricType: "L2" });
+      const vecs = randomVectors(2_750, 8, 5);
+      const rows = vecs.map((v, i) => ({ id: BigInt(i), vector: v }));
+      // 100 rows per write: a seal after every fifth write, the last 100 rows still growing.
+      for (let i = 0; i < 2_600; i += 100) await client.entities.insert({ collectionName, data: rows.slice(i, i + 100) });
+      await waitFor(() => first.output().match(/sealed 1 segments \(500 rows, rows\)/g)?.length === 5, { what: "five seals" });
+      await first.kill9();
+
+      const second = streamingnode(url); // same node id: takes its shard lease back at once
+      await second.ready;
+      for (let i = 2_600; i < 2_750; i += 50) await client.entities.insert({ collectionName, data: rows.slice(i, i + 50) });
+      const flushed = client.call("collections", "flush", { collectionName }, { timeoutMs: 30_000 });
+      flushed.catch(() => undefined);
+      await waitFor(() => /sealed 1 segments \(250 rows, requested\)/.test(second.output()), { timeoutMs: 10_000, what: "the flush to seal the growing rows" });
+
+      await inProcess(["datanode"]);
+      const started = Date.now();
+      await flushed;
+      expect(Date.now() - started).toBeLessThan(20_000);
+      // The shard was recovered once: a second recovery would queue from the new checkpoint and hide the bug.
+      expect(second.output()).not.toMatch(/lost shard/);
+      expect(await client.entities.count({ collectionName })).toBe(2_750);
+      const indexName = ((await client.collections.describe({ collectionName })).indexes as { indexName: string }[])[0]!.indexName;
+      const index = await waitFor(
+        async () => {
+          const d = (await client.call<{ indexedRows: number; pendingRows: number }[]>("indexes", "describe", { collectionName, indexName })).data[0]!;
+          return d.indexedRows === 2_750 && d.pendingRows === 0 ? d : undefined;
+        },
+        { timeoutMs: 60_000, what: "every row indexed" },
+      );
+      expect(index.indexedRows).toBe(2_750);
+      // No flush task is left behind retrying forever: the task queue drains.
+      const h = await openNats(testConfig(url), "test");
+      try {
+        const tasksStream = (await openStorage(h, testConfig(url))).tasksStream;
+        await waitFor(async () => (await h.jsm.streams.info(tasksStream)).state.messages === 0, { timeoutMs: 20_000, what: "the task queue to drain" });
+      } finally {
+        await h.nc.close();
+      }
+      const q = vecs[1_234]!;
+      const hits = await client.entities.search({ collectionName, data: [q], limit: 5 });
+      expect(hits.data.map((h) => h.id)).toEqual(bruteForce(rows.map((r) => ({ id: r.id, v: r.vector })), q, "L2", 5).map((h) => h.id));
+    } finally {
+      await client.close();
+    }
+  }, 120_000);
 });
