@@ -1,4 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { ObjectStore } from "@nats-io/obj";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ChecksumMismatch, TS_FIELD_ID, decodeSegment, encodeSegment } from "../engine/binlog.ts";
@@ -101,6 +104,28 @@ describe.each<[string, () => BlobStore]>([
     await b.delete(`${p}12mb`);
     await b.delete(`${p}40mb`);
   }, 60_000);
+
+  // getToFile writes the object's exact bytes to the file (replacing what was there) and returns its size; an absent name creates no file.
+  it("reads an object into a file", async () => {
+    const b = make();
+    const p = prefix();
+    const dir = mkdtempSync(join(tmpdir(), "natsvec-blob-"));
+    try {
+      const big = randomBytes(9 * 1024 * 1024 + 13);
+      await b.put(`${p}big`, big);
+      const path = join(dir, "out.bin");
+      expect(await b.getToFile(`${p}big`, path)).toBe(big.byteLength);
+      expect(equalBytes(readFileSync(path), big)).toBe(true);
+      const small = randomBytes(100);
+      await b.put(`${p}small`, small);
+      expect(await b.getToFile(`${p}small`, path)).toBe(100);
+      expect(equalBytes(readFileSync(path), small)).toBe(true);
+      expect(await b.getToFile(`${p}absent`, join(dir, "absent.bin"))).toBeUndefined();
+      expect(existsSync(join(dir, "absent.bin"))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe("ObjectStoreBlobs", () => {
@@ -180,5 +205,39 @@ describe("ObjectStoreBlobs", () => {
     await expect(blobs.get("x")).rejects.toBeInstanceOf(BlobReadStalled);
     expect(calls).toBe(2);
     expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+
+  // A read into a file that stalls once starts the file over on the retry: it ends with exactly the object's bytes.
+  it("restarts the file when a read stalls and is retried", async () => {
+    const object = Uint8Array.from({ length: 10 }, (_, i) => i + 1);
+    let calls = 0;
+    const flaky = {
+      get: async () => {
+        calls++;
+        const first = calls === 1;
+        return {
+          info: { size: 10 },
+          data: new ReadableStream<Uint8Array>({
+            start(ctl) {
+              ctl.enqueue(object.slice(0, 4));
+              if (first) return; // stalls after 4 bytes
+              ctl.enqueue(object.slice(4));
+              ctl.close();
+            },
+          }),
+          error: first ? new Promise<Error | null>(() => undefined) : Promise.resolve(null),
+        };
+      },
+    } as unknown as ObjectStore;
+    const blobs = new ObjectStoreBlobs(flaky, { idleTimeoutMs: 100, readAttempts: 2 });
+    const dir = mkdtempSync(join(tmpdir(), "natsvec-blob-"));
+    try {
+      const path = join(dir, "x.bin");
+      expect(await blobs.getToFile("x", path)).toBe(10);
+      expect(calls).toBe(2);
+      expect([...readFileSync(path)]).toEqual([...object]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -18,12 +18,20 @@
  * hangs forever. The Object Store verifies its own SHA-256 digest of the whole
  * object; `get` also checks the byte count against the object's info.
  */
+import { open, writeFile } from "node:fs/promises";
 import type { ObjectStore } from "@nats-io/obj";
 
 export interface BlobStore {
   put(name: string, bytes: Uint8Array): Promise<void>;
   /** undefined if absent. */
   get(name: string): Promise<Uint8Array | undefined>;
+  /**
+   * Write the object into the file at `path` (created or truncated), chunk by
+   * chunk as it arrives, so a large object is never whole in memory; its size,
+   * or undefined (and no file) when absent. Same verification as `get`: on a
+   * failed read the file is left incomplete and the call throws.
+   */
+  getToFile(name: string, path: string): Promise<number | undefined>;
   /** Absent = no-op. */
   delete(name: string): Promise<void>;
   /** Names starting with `prefix`, sorted ascending. */
@@ -61,7 +69,13 @@ const concat = (parts: Uint8Array[], total: number): Uint8Array => {
   return out;
 };
 
-type ReadOutcome = { ok: Uint8Array } | { absent: true } | { stalled: string };
+type ReadOutcome = { ok: number } | { absent: true } | { stalled: string };
+
+/** Where a read's chunks go: `start` begins (or restarts, after a stall) the object, `write` appends a chunk. */
+interface ChunkSink {
+  start(): Promise<void>;
+  write(chunk: Uint8Array): Promise<void>;
+}
 
 export class ObjectStoreBlobs implements BlobStore {
   private readonly chunkBytes: number;
@@ -84,9 +98,40 @@ export class ObjectStoreBlobs implements BlobStore {
   }
 
   async get(name: string): Promise<Uint8Array | undefined> {
+    let parts: Uint8Array[] = [];
+    const size = await this.read(name, {
+      start: async () => {
+        parts = [];
+      },
+      write: async (chunk) => {
+        parts.push(chunk);
+      },
+    });
+    return size === undefined ? undefined : concat(parts, size);
+  }
+
+  async getToFile(name: string, path: string): Promise<number | undefined> {
+    let file: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      return await this.read(name, {
+        start: async () => {
+          await file?.close();
+          file = await open(path, "w");
+        },
+        write: async (chunk) => {
+          await file!.write(chunk);
+        },
+      });
+    } finally {
+      await file?.close();
+    }
+  }
+
+  /** Read `name` into `sink` (restarted from `start` on every attempt); its size, or undefined when absent. */
+  private async read(name: string, sink: ChunkSink): Promise<number | undefined> {
     let last = "";
     for (let attempt = 1; attempt <= this.readAttempts; attempt++) {
-      const r = await this.readOnce(name);
+      const r = await this.readOnce(name, sink);
       if ("ok" in r) return r.ok;
       if ("absent" in r) return undefined;
       last = r.stalled;
@@ -94,9 +139,10 @@ export class ObjectStoreBlobs implements BlobStore {
     throw new BlobReadStalled(name, `reading object '${name}' stalled ${this.readAttempts} time(s): ${last}`);
   }
 
-  private async readOnce(name: string): Promise<ReadOutcome> {
+  private async readOnce(name: string, sink: ChunkSink): Promise<ReadOutcome> {
     const r = await this.os.get(name);
     if (r === null) return { absent: true };
+    await sink.start();
     const expected = r.info.size;
     // Settles when the consumer finishes; rejects on consumer failures. Observed here so a
     // rejection we never reach (the stream errored first) is not an unhandled rejection.
@@ -105,7 +151,6 @@ export class ObjectStoreBlobs implements BlobStore {
       (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
     );
     const reader = r.data.getReader();
-    const parts: Uint8Array[] = [];
     let total = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const idle = () =>
@@ -122,7 +167,7 @@ export class ObjectStoreBlobs implements BlobStore {
         }
         if (step.done) break;
         if (step.value.byteLength > 0) {
-          parts.push(step.value);
+          await sink.write(step.value);
           total += step.value.byteLength;
         }
       }
@@ -133,7 +178,7 @@ export class ObjectStoreBlobs implements BlobStore {
     const err = await consumerError;
     if (err) throw err;
     if (total !== expected) throw new Error(`object '${name}': read ${total} bytes, its info says ${expected}`);
-    return { ok: concat(parts, total) };
+    return { ok: total };
   }
 
   async delete(name: string): Promise<void> {
@@ -162,6 +207,13 @@ export class MemoryBlobs implements BlobStore {
 
   async get(name: string): Promise<Uint8Array | undefined> {
     return this.objects.get(name)?.slice();
+  }
+
+  async getToFile(name: string, path: string): Promise<number | undefined> {
+    const bytes = this.objects.get(name);
+    if (bytes === undefined) return undefined;
+    await writeFile(path, bytes);
+    return bytes.byteLength;
   }
 
   async delete(name: string): Promise<void> {

@@ -7,10 +7,15 @@ import { Context, Effect, Layer } from "effect";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { Objm } from "@nats-io/obj";
+import { Objm, setSha256Backend } from "@nats-io/obj";
 import { randomBytes } from "node:crypto";
 import { totalmem } from "node:os";
 import { names, type Names } from "../schemas/names.ts";
+
+// The Object Store checks a SHA-256 of every object on put and get. nats.js hashes in JavaScript by
+// default (browser-safe), which caps reads and writes at ~45 MB/s here and took most of a segment
+// load's time; Node's native hash is ~20x faster. Process-wide, set before any Object Store use.
+setSha256Backend("native");
 
 export interface NatsvecConfig {
   readonly natsUrl: string;

@@ -21,7 +21,10 @@ import { ObjectStoreBlobs, type BlobStore } from "../../runtime/blob.ts";
 import { Catalog } from "../../runtime/catalog.ts";
 import { RequestClient } from "../../runtime/client.ts";
 import { serveEndpoints, type Endpoint, type RequestContext, type ServedEndpoints } from "../../runtime/host.ts";
-import { availableParallelism } from "node:os";
+import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import { collectGarbage } from "../../runtime/gc.ts";
 import { log } from "../../runtime/log.ts";
 import type { NatsHandles, NatsvecConfig } from "../../runtime/services.ts";
@@ -45,6 +48,8 @@ export * from "./protocol.ts";
 export interface QueryIndexPool {
   build(type: IndexType, metric: Metric, vectors: Float32Array, dim: number, params?: BuildParams): Promise<Uint8Array>;
   load(bytes: Uint8Array, opts?: { transfer?: boolean }): Promise<IndexHandle>;
+  /** Load a serialized index from a file (the worker reads it; the file may go once this settles). */
+  loadFile(path: string, sizeBytes: number): Promise<IndexHandle>;
   /** Keep raw vectors in a worker as a FLAT index (no build round trip). */
   loadFlat(metric: Metric, vectors: Float32Array, dim: number, opts?: { transfer?: boolean }): Promise<IndexHandle>;
   /** The exact stored vectors of some rows (handles with `exactVectors` only). */
@@ -148,17 +153,40 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
   let reading = 0;
   const readQueue: (() => void)[] = [];
 
-  const getBlob = async (name: string): Promise<Uint8Array> => {
+  /** Run one object read under the OBJECT_READS limit (FIFO). */
+  const readSlot = async <T>(read: () => Promise<T>): Promise<T> => {
     if (reading >= OBJECT_READS) await new Promise<void>((r) => readQueue.push(r));
     else reading++;
     try {
-      const b = await blobs.get(name);
-      if (!b) throw new ChecksumMismatch(name, "object missing from the segments store");
-      return b;
+      return await read();
     } finally {
       const next = readQueue.shift();
       if (next) next(); // the slot passes on
       else reading--;
+    }
+  };
+
+  const getBlob = (name: string): Promise<Uint8Array> =>
+    readSlot(async () => {
+      const b = await blobs.get(name);
+      if (!b) throw new ChecksumMismatch(name, "object missing from the segments store");
+      return b;
+    });
+
+  /**
+   * Load an index object into the pool by way of a temp file: the object is
+   * written to disk chunk by chunk and the worker reads it from there, so a
+   * graph of hundreds of MB never sits whole in this thread's memory (nor in
+   * the allocator's arenas afterwards).
+   */
+  const loadIndexObject = async (name: string): Promise<IndexHandle> => {
+    const path = join(tmpdir(), `natsvec-index-${process.pid}-${randomUUID()}.nvix`);
+    try {
+      const size = await readSlot(() => blobs.getToFile(name, path));
+      if (size === undefined) throw new ChecksumMismatch(name, "object missing from the segments store");
+      return await pool.loadFile(path, size);
+    } finally {
+      await rm(path, { force: true });
     }
   };
 
@@ -250,12 +278,8 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
     const fieldIds = Object.keys(rec.objects.fields)
       .map(Number)
       .filter((f) => !skip.has(f));
-    // All of the segment's reads queue at once (stats, scalar logs, index files): back to back, FIFO.
-    const [statsBytes, logBytes, indexBytes] = await Promise.all([
-      getBlob(rec.objects.stats),
-      Promise.all(fieldIds.map((f) => getBlob(rec.objects.fields[f]!))),
-      Promise.all(indexed.map((f) => getBlob(rec.indexes[f.name]!.object))),
-    ]);
+    // The segment's reads queue at once (stats, scalar logs): back to back, FIFO; index files follow, one at a time.
+    const [statsBytes, logBytes] = await Promise.all([getBlob(rec.objects.stats), Promise.all(fieldIds.map((f) => getBlob(rec.objects.fields[f]!)))]);
     const logs = new Map<number, Uint8Array>(fieldIds.map((f, i) => [f, logBytes[i]!]));
     if (slot.retired) return;
     const decoded = await decodeSegmentSliced(coll.schema, rec, logs, statsBytes, skip);
@@ -269,9 +293,7 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
       for (let i = 0; i < indexed.length && !slot.retired; i++) {
         const field = indexed[i]!.name;
         const info = rec.indexes[field]!;
-        // Handed over (transferred, not copied) to the worker.
-        const handle = await pool.load(indexBytes[i]!, { transfer: true });
-        indexBytes[i] = new Uint8Array(0);
+        const handle = await loadIndexObject(info.object);
         seg.indexes.set(field, { handle, fieldName: field, indexType: handle.type, metric: handle.metric, sizeBytes: handle.memoryBytes });
         if (handle.count !== seg.rowCount)
           throw new ChecksumMismatch(info.object, `index covers ${handle.count} rows, segment ${id} has ${seg.rowCount}`);
@@ -325,7 +347,7 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
       if (seg.indexes.has(field) || slot.indexing.has(field)) continue;
       slot.indexing.add(field);
       try {
-        const handle = await pool.load(await getBlob(info.object), { transfer: true });
+        const handle = await loadIndexObject(info.object);
         if (slot.retired || handle.count !== seg.rowCount) {
           await pool.unload(handle);
           if (!slot.retired) log.error(`querynode ${me}: index ${info.object} covers ${handle.count} rows, segment ${seg.segmentId} has ${seg.rowCount}; not used`);

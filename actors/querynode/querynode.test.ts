@@ -87,6 +87,10 @@ describe("querycoord + querynode", () => {
       qn1Reads.push(name);
       return inner.get(name);
     },
+    getToFile: (name, path) => {
+      qn1Reads.push(name);
+      return inner.getToFile(name, path);
+    },
     delete: (name) => inner.delete(name),
     list: (prefix) => inner.list(prefix),
   });

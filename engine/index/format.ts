@@ -14,6 +14,7 @@
  * Numeric section contents are little-endian (the typed arrays' native order
  * on every platform Node supports).
  */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { Metric } from "../search.ts";
 import { IndexParamError, IndexTypes, type BuildParams, type IndexType } from "./types.ts";
 
@@ -80,25 +81,64 @@ export interface DecodedIndex {
   has(name: string): boolean;
 }
 
-export const decodeIndex = (bytes: Uint8Array): DecodedIndex => {
-  if (bytes.length < FIXED || MAGIC.some((b, i) => bytes[i] !== b)) throw new IndexParamError("not a natsvec index (bad magic)");
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** Header and section table of a container of `total` bytes whose first bytes are `head` (at least FIXED + header length). */
+const parseContainer = (head: Uint8Array, total: number): { header: IndexHeader; sections: Map<string, SectionEntry> } => {
+  if (head.length < FIXED || MAGIC.some((b, i) => head[i] !== b)) throw new IndexParamError("not a natsvec index (bad magic)");
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const version = dv.getUint32(4, true);
   if (version !== VERSION) throw new IndexParamError(`unsupported index format version ${version}`);
   const hlen = dv.getUint32(8, true);
-  if (FIXED + hlen > bytes.length) throw new IndexParamError("truncated index header");
+  if (FIXED + hlen > head.length || FIXED + hlen > total) throw new IndexParamError("truncated index header");
   let parsed: IndexHeader & { sections: SectionEntry[] };
   try {
-    parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + FIXED, hlen).toString("utf8"));
+    parsed = JSON.parse(Buffer.from(head.buffer, head.byteOffset + FIXED, hlen).toString("utf8"));
   } catch {
     throw new IndexParamError("corrupt index header");
   }
   if (!(IndexTypes as readonly string[]).includes(parsed.type)) throw new IndexParamError(`unknown index type '${parsed.type}' in header`);
-  const map = new Map<string, SectionEntry>();
+  const sections = new Map<string, SectionEntry>();
   for (const s of parsed.sections ?? []) {
-    if (s.offset < 0 || s.offset + s.length > bytes.length) throw new IndexParamError(`index section '${s.name}' is out of bounds (truncated?)`);
-    map.set(s.name, s);
+    if (s.offset < 0 || s.offset + s.length > total) throw new IndexParamError(`index section '${s.name}' is out of bounds (truncated?)`);
+    sections.set(s.name, s);
   }
+  const { sections: _s, ...header } = parsed;
+  return { header, sections };
+};
+
+/** An index container in a file: its header and where each section lies. */
+export interface IndexFile {
+  header: IndexHeader;
+  section(name: string): { offset: number; length: number };
+  has(name: string): boolean;
+}
+
+/** Read the header of the index container stored in the file at `path` (reads only the header's bytes). */
+export const readIndexFileHeader = (path: string): IndexFile => {
+  const fd = openSync(path, "r");
+  try {
+    const total = fstatSync(fd).size;
+    const fixed = Buffer.alloc(FIXED);
+    readSync(fd, fixed, 0, Math.min(FIXED, total), 0);
+    const hlen = total >= FIXED ? fixed.readUInt32LE(8) : 0;
+    const head = Buffer.alloc(Math.min(total, FIXED + hlen));
+    readSync(fd, head, 0, head.length, 0);
+    const { header, sections } = parseContainer(head, total);
+    return {
+      header,
+      has: (name) => sections.has(name),
+      section: (name) => {
+        const s = sections.get(name);
+        if (!s) throw new IndexParamError(`index is missing section '${name}'`);
+        return { offset: s.offset, length: s.length };
+      },
+    };
+  } finally {
+    closeSync(fd);
+  }
+};
+
+export const decodeIndex = (bytes: Uint8Array): DecodedIndex => {
+  const { header, sections: map } = parseContainer(bytes, bytes.length);
   const get = (name: string): Uint8Array => {
     const s = map.get(name);
     if (!s) throw new IndexParamError(`index is missing section '${name}'`);
@@ -112,7 +152,6 @@ export const decodeIndex = (bytes: Uint8Array): DecodedIndex => {
     const copy = b.slice();
     return make(copy.buffer, 0, b.length / width);
   };
-  const { sections: _s, ...header } = parsed;
   return {
     header,
     bytes: get,

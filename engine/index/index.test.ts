@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rng } from "../testkit.ts";
 import {
@@ -6,6 +9,7 @@ import {
   IndexParamError,
   IvfIndex,
   loadIndex,
+  loadIndexFile,
   resolveIndexType,
   type BuildParams,
   type IndexType,
@@ -165,6 +169,25 @@ describe.each(METRICS)("%s", (metric) => {
       const shifted = new Uint8Array(bytes.length + 1).subarray(1);
       shifted.set(bytes);
       sameResults(loadIndex(shifted).search(QUERIES.slice(0, 5), K, c.search), idx.search(QUERIES.slice(0, 5), K, c.search));
+    });
+
+    // Proves the same bytes written to a file load through loadIndexFile (HNSW straight from the file into hnswlib) with
+    // identical results, and that a truncated file is refused instead of loading a partial index.
+    it(`${c.type} loads from a file`, () => {
+      const idx = indexFor(c.type, metric);
+      const bytes = idx.serialize();
+      const dir = mkdtempSync(join(tmpdir(), "natsvec-index-"));
+      try {
+        const path = join(dir, "index.nvix");
+        writeFileSync(path, bytes);
+        const back = loadIndexFile(path);
+        expect([back.type, back.metric, back.dim, back.count]).toEqual([c.type, metric, D, N]);
+        sameResults(back.search(QUERIES, K, c.search), idx.search(QUERIES, K, c.search));
+        writeFileSync(path, bytes.subarray(0, bytes.length - 100));
+        expect(() => loadIndexFile(path)).toThrow(/out of bounds|truncated/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   }
 });

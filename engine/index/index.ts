@@ -6,7 +6,8 @@
  */
 import type { Metric } from "../search.ts";
 import { FlatIndex } from "./flat.ts";
-import { decodeIndex } from "./format.ts";
+import { readFileSync } from "node:fs";
+import { decodeIndex, readIndexFileHeader } from "./format.ts";
 import { HnswIndex } from "./hnsw.ts";
 import { IvfIndex } from "./ivf.ts";
 import { IndexParamError, type BuildParams, type IndexType, type VectorIndex } from "./types.ts";
@@ -48,4 +49,16 @@ export const loadIndex = (bytes: Uint8Array): VectorIndex => {
     case "IVF_SQ8":
       return IvfIndex.decode(d);
   }
+};
+
+/**
+ * Load an index from a file holding `serialize()` bytes (an index object read
+ * from the store straight to disk). HNSW goes from the file into hnswlib
+ * without passing through JavaScript memory; the other types read the file.
+ * The file is not retained: the caller may delete it once this returns.
+ */
+export const loadIndexFile = (path: string): VectorIndex => {
+  const file = readIndexFileHeader(path);
+  if (file.header.type === "HNSW") return HnswIndex.loadFile(file, path);
+  return loadIndex(readFileSync(path));
 };

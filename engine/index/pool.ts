@@ -87,6 +87,7 @@ export const CRASH_EXIT_CODE = 70;
 export type WorkerRequest =
   | { id: number; op: "build"; type: IndexType; metric: Metric; dim: number; params: BuildParams; vectors: Float32Array }
   | { id: number; op: "load"; handle: number; bytes: Uint8Array }
+  | { id: number; op: "loadFile"; handle: number; path: string }
   | { id: number; op: "adoptFlat"; handle: number; metric: Metric; dim: number; vectors: Float32Array }
   | { id: number; op: "search"; handle: number; queries: Float32Array; k: number; params: SearchParams; allow?: Uint8Array }
   | { id: number; op: "searchBatch"; items: SearchItem[] }
@@ -230,6 +231,15 @@ export class IndexWorkerPool {
   load(bytes: Uint8Array, opts: { transfer?: boolean } = {}): Promise<IndexHandle> {
     const [b, transfer] = outgoing(bytes, opts.transfer === true);
     return this.place(bytes.byteLength, (id) => ({ id: 0, op: "load", handle: id, bytes: b }), transfer);
+  }
+
+  /**
+   * Load the serialized index stored in the file at `path` (`sizeBytes` long)
+   * into a search worker; the worker reads the file itself, so the bytes never
+   * cross threads. The file may be deleted once this settles.
+   */
+  loadFile(path: string, sizeBytes: number): Promise<IndexHandle> {
+    return this.place(sizeBytes, (id) => ({ id: 0, op: "loadFile", handle: id, path }), []);
   }
 
   /**

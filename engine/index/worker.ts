@@ -6,7 +6,7 @@
  */
 import { collectGarbage } from "../../runtime/gc.ts";
 import { parentPort, workerData } from "node:worker_threads";
-import { buildIndex, FlatIndex, loadIndex } from "./index.ts";
+import { buildIndex, FlatIndex, loadIndex, loadIndexFile } from "./index.ts";
 import { setCheckpoint } from "./kernels.ts";
 import { IndexParamError, type VectorIndex } from "./types.ts";
 import { CRASH_EXIT_CODE, type PackedResults, type SearchBatchOutcome, type SearchItem, type WorkerRequest, type WorkerResponse } from "./pool.ts";
@@ -77,8 +77,9 @@ const handle = (req: WorkerRequest): { value: unknown; transfer: ArrayBuffer[] }
       return { value: bytes, transfer: [bytes.buffer as ArrayBuffer] };
     }
     case "load":
+    case "loadFile":
     case "adoptFlat": {
-      const idx = req.op === "load" ? loadIndex(req.bytes) : FlatIndex.adopt(req.metric, req.vectors, req.dim);
+      const idx = req.op === "load" ? loadIndex(req.bytes) : req.op === "loadFile" ? loadIndexFile(req.path) : FlatIndex.adopt(req.metric, req.vectors, req.dim);
       indexes.set(req.handle, idx);
       // HNSW copies the serialized bytes into hnswlib: free them now, not whenever a GC happens to run.
       if (idx.type === "HNSW") collect();
