@@ -25,7 +25,6 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { NatsvecClient } from "../client/index.ts";
 import { startNatsServer, findNatsServer, NATS_SERVER_MISSING_HELP } from "../cluster/natsServer.ts";
-import { MALLOC_TUNING } from "../cluster/malloc.ts";
 import { packMsgpack } from "../runtime/codec.ts";
 import {
   BENCH_DIR,
@@ -449,16 +448,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
     ...spec.natsvecArgs,
   ];
   const startNatsvec = async (): Promise<Child> =>
-    (
-      await spawnChild("natsvec standalone", process.execPath, natsvecArgv, {
-        cwd: REPO,
-        // What `npm start` and the natsvec command run with (cluster/malloc.ts).
-        env: { ...process.env, ...MALLOC_TUNING },
-        readyLine: /natsvec ready:/,
-        timeoutMs: 120_000,
-        logFile: natsvecLog,
-      })
-    ).child;
+    (await spawnChild("natsvec standalone", process.execPath, natsvecArgv, { cwd: REPO, readyLine: /natsvec ready:/, timeoutMs: 120_000, logFile: natsvecLog })).child;
   let natsvec = await startNatsvec();
   const natsvecAlive = () => natsvec.proc.exitCode === null && natsvec.proc.signalCode === null;
   say(`  nats-server pid ${nats.pid} at ${nats.url}; natsvec standalone pid ${natsvec.pid} (natsvec ${spec.natsvecArgs.join(" ") || "default flags"})`);

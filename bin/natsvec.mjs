@@ -1,5 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=32768 MALLOC_TRIM_THRESHOLD_=131072 node
-// (glibc malloc settings, see cluster/malloc.ts; `env -S` splits the line: coreutils >= 8.30, BSD env)
+#!/usr/bin/env node
 // The natsvec CLI: builds dist/ from the TypeScript sources when they changed (scripts/build.mjs,
 // ~0.2 s), then runs dist/cli.mjs in this process (no wrapper process, no TypeScript loader).
 import { buildDist } from "../scripts/build.mjs";

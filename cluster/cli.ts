@@ -15,17 +15,6 @@ import { listNodes } from "../runtime/registry.ts";
 import { log, setLogLevel, type LogLevel } from "../runtime/log.ts";
 import { findNatsServer, NATS_SERVER_MISSING_HELP, startNatsServer, type RunningNatsServer } from "./natsServer.ts";
 import { RUNNABLE_ROLES, startNode, type RunnableRole, type RunningNode } from "./node.ts";
-import { MALLOC_TUNING, missingMallocTuning } from "./malloc.ts";
-
-/** A hint (not an error) when the process started without natsvec's malloc settings (cluster/malloc.ts). */
-const mallocHint = () => {
-  const missing = missingMallocTuning();
-  if (missing.length === 0) return;
-  log.info(
-    `natsvec: started without ${missing.join(", ")}; resident memory can be ~20% higher. ` +
-      `npm start and the natsvec command set them; with plain node use: env ${Object.entries(MALLOC_TUNING).map(([k, v]) => `${k}=${v}`).join(" ")} node dist/cli.mjs ...`,
-  );
-};
 
 const HELP = `natsvec — a distributed vector database on NATS
 
@@ -153,7 +142,6 @@ const standalone = async (v: Record<string, string | boolean | undefined>) => {
     natsUrl = server.url;
   }
   const config = configFrom(v, natsUrl!, v["node-id"] ? undefined : nodeIdFor(dataDir));
-  mallocHint();
   let node: RunningNode;
   try {
     node = await startNode(config, RUNNABLE_ROLES);
@@ -175,7 +163,6 @@ const run = async (roles: string[], v: Record<string, string | boolean | undefin
   for (const r of roles) if (!(RUNNABLE_ROLES as readonly string[]).includes(r)) fail(`unknown role '${r}' (roles: ${RUNNABLE_ROLES.join(", ")})`);
   if (!v.nats) fail("run needs --nats URL (the NATS server the cluster shares)");
   const config = configFrom(v, String(v.nats));
-  mallocHint();
   const node = await startNode(config, roles as RunnableRole[]);
   onSignals(() => node.stop());
   process.stdout.write(`natsvec ready: roles ${roles.join(", ")} on ${config.natsUrl}, node ${config.nodeId}\n`);

@@ -4,7 +4,6 @@
  * here is killed in afterAll / on exit, even when an assertion throws.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { MALLOC_TUNING } from "../../cluster/malloc.ts";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -31,7 +30,7 @@ process.on("exit", () => {
 export const spawnNatsvec = (args: string[], env: Record<string, string> = {}): NatsvecProcess => {
   const proc = spawn(process.execPath, [CLI, ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...MALLOC_TUNING, NATSVEC_LOG: "warn", ...env },
+    env: { ...process.env, NATSVEC_LOG: "warn", ...env },
     detached: true, // own process group, so kill9 reaches the embedded nats-server too
     stdio: ["ignore", "pipe", "pipe"],
   });
