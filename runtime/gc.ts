@@ -5,17 +5,50 @@
  * freed whenever V8 happens to collect, which can be much later: resident memory stays high meanwhile.
  * (`--expose-gc` is not accepted in a worker's execArgv; enabling it at run time makes `gc`
  * available in new contexts, which works on the main thread and in workers alike.)
+ *
+ * After collecting, the C heap gives its free pages back to the OS (native/heap.c, malloc_trim):
+ * without that, glibc keeps the freed buffers of a load burst resident (~250 MiB at 1M x 128).
  */
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
-export const collectGarbage: () => void = (() => {
+const gc: () => void = (() => {
   try {
     setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as unknown;
-    if (typeof gc === "function") return gc as () => void;
+    const fn = runInNewContext("gc") as unknown;
+    if (typeof fn === "function") return fn as () => void;
   } catch {
     // fall through: no explicit collection on this runtime
   }
   return () => {};
 })();
+
+interface HeapAddon {
+  /** Whether trim can release memory here (glibc). */
+  supported(): boolean;
+  /** malloc_trim(0): true when some memory was released. */
+  trim(): boolean;
+}
+
+/** Where `npm install` builds native/heap.c (binding.gyp); this file and dist/ both sit one level below the root. */
+export const HEAP_ADDON_PATH = join(dirname(fileURLToPath(import.meta.url)), "..", "build", "Release", "natsvec_heap.node");
+
+/** The addon, or the reason it is not available (then nothing is trimmed). */
+export const heapAddon: { addon: HeapAddon } | { missing: string } = (() => {
+  try {
+    return { addon: createRequire(import.meta.url)(HEAP_ADDON_PATH) as HeapAddon };
+  } catch (e) {
+    return { missing: e instanceof Error ? e.message : String(e) };
+  }
+})();
+
+/** Give the C heap's free pages back to the OS; false when nothing was released or the addon is missing. */
+export const trimNativeHeap = (): boolean => ("addon" in heapAddon ? heapAddon.addon.trim() : false);
+
+export const collectGarbage = (): void => {
+  gc();
+  trimNativeHeap();
+};

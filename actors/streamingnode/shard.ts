@@ -36,6 +36,7 @@ import { mergeTopK, searchSegmentFlat, type Hit } from "../../engine/search.ts";
 import { compileOptionalFilter, FilterError } from "../../engine/expr/index.ts";
 import { packMsgpack, unpackMsgpack } from "../../runtime/codec.ts";
 import { WalFenced, type Wal } from "../../runtime/wal.ts";
+import { collectGarbage } from "../../runtime/gc.ts";
 import { log } from "../../runtime/log.ts";
 import { sealReason, type SealPolicyConfig } from "./sealPolicy.ts";
 import type {
@@ -685,16 +686,20 @@ export class Shard {
 
   /** The serving view changed: drop flushed sealed segments a query node now serves (directly, or through a compaction result). */
   onView(view: ServingView) {
+    let handed = 0;
     for (const [id, v] of Object.entries(view.segments)) {
       if (v.state !== "serving") continue;
       const since = v.servingSince ?? view.version;
-      for (const covered of [Number(id), ...(v.compactedFrom ?? [])]) this.handOff(covered, since);
+      for (const covered of [Number(id), ...(v.compactedFrom ?? [])]) if (this.handOff(covered, since)) handed++;
     }
+    // A handed-off segment's columns (hundreds of MB at the default seal size) are garbage now: free them at once.
+    if (handed > 0) collectGarbage();
   }
 
-  private handOff(id: number, servingSince: number) {
+  /** Drop a flushed sealed segment a query node serves now; whether it was held here. */
+  private handOff(id: number, servingSince: number): boolean {
     const mem = this.memById.get(id);
-    if (!mem || mem.sealedAt === undefined || mem.sealedAt > this.checkpoint) return;
+    if (!mem || mem.sealedAt === undefined || mem.sealedAt > this.checkpoint) return false;
     // Keep only the keys (uniqueness, delete routing) of the rows still live.
     const live = this.pkIndex.takeWhere((ref) => this.refMem(ref) === mem);
     this.memSlots[mem.slot] = undefined;
@@ -702,6 +707,7 @@ export class Shard {
     this.flushed.set(id, new KeyLookup(id, mem.partitionId, keys));
     this.memById.delete(id);
     this.handedOff.set(id, servingSince);
+    return true;
   }
 
   /** Seal now and wait until everything written so far is flushed (collections/flush). */

@@ -1,0 +1,8 @@
+{
+  "targets": [
+    {
+      "target_name": "natsvec_heap",
+      "sources": ["native/heap.c"]
+    }
+  ]
+}
