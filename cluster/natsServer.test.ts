@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { findNatsServer, freePort, NATS_SERVER_MISSING_HELP, startNatsServer } from "./natsServer.ts";
+import { findNatsServer, freePort, NATS_SERVER_GOMEMLIMIT, NATS_SERVER_MISSING_HELP, natsServerEnv, startNatsServer } from "./natsServer.ts";
 import { useNatsServer, waitFor, withNatsServer } from "../test/harness/nats.ts";
 
 function isAlive(pid: number): boolean {
@@ -47,6 +47,16 @@ describe("startNatsServer", () => {
     } finally {
       await nc.close();
     }
+  });
+
+  test("runs with a Go memory limit unless the environment sets one", async () => {
+    // Proves: the spawned nats-server's environment (read from /proc) carries GOMEMLIMIT, and a user's own value wins.
+    await withNatsServer(async (n) => {
+      const env = (await readFile(`/proc/${n.server.pid}/environ`, "utf8")).split("\0");
+      expect(env).toContain(`GOMEMLIMIT=${process.env.GOMEMLIMIT ?? NATS_SERVER_GOMEMLIMIT}`);
+    });
+    expect(natsServerEnv({ GOMEMLIMIT: "1GiB", A: "b" })).toEqual({ GOMEMLIMIT: "1GiB", A: "b" });
+    expect(natsServerEnv({ A: "b" })).toEqual({ A: "b", GOMEMLIMIT: NATS_SERVER_GOMEMLIMIT });
   });
 
   test("stop() terminates the process", async () => {
