@@ -120,6 +120,16 @@ describe.each<[string, () => BlobStore]>([
       await b.put(`${p}small`, small);
       expect(await b.getToFile(`${p}small`, path)).toBe(100);
       expect(equalBytes(readFileSync(path), small)).toBe(true);
+      // A range decided once 300 KiB of the head are in (past the first chunks): only [from, to) is written.
+      let calls = 0;
+      const range = (head: Uint8Array, total: number) => {
+        calls++;
+        expect(total).toBe(big.byteLength);
+        return head.byteLength < 300 * 1024 ? undefined : { from: 200_001, to: total - 7 };
+      };
+      expect(await b.getToFile(`${p}big`, path, { range })).toBe(big.byteLength);
+      expect(calls).toBeGreaterThan(1);
+      expect(equalBytes(readFileSync(path), big.subarray(200_001, big.byteLength - 7))).toBe(true);
       expect(await b.getToFile(`${p}absent`, join(dir, "absent.bin"))).toBeUndefined();
       expect(existsSync(join(dir, "absent.bin"))).toBe(false);
     } finally {

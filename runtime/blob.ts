@@ -18,7 +18,7 @@
  * hangs forever. The Object Store verifies its own SHA-256 digest of the whole
  * object; `get` also checks the byte count against the object's info.
  */
-import { open, writeFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import type { ObjectStore } from "@nats-io/obj";
 
 export interface BlobStore {
@@ -30,13 +30,73 @@ export interface BlobStore {
    * chunk as it arrives, so a large object is never whole in memory; its size,
    * or undefined (and no file) when absent. Same verification as `get`: on a
    * failed read the file is left incomplete and the call throws.
+   *
+   * With `range`, only part of the object goes to the file: `range` sees the
+   * object's first bytes (as many as have arrived, and its total size) and
+   * answers the [from, to) byte range to keep, or undefined to see more.
    */
-  getToFile(name: string, path: string): Promise<number | undefined>;
+  getToFile(name: string, path: string, opts?: GetToFileOptions): Promise<number | undefined>;
   /** Absent = no-op. */
   delete(name: string): Promise<void>;
   /** Names starting with `prefix`, sorted ascending. */
   list(prefix: string): Promise<string[]>;
 }
+
+export interface GetToFileOptions {
+  readonly range?: (head: Uint8Array, total: number) => { from: number; to: number } | undefined;
+}
+
+/**
+ * A sink writing the [from, to) range of an object to a file, the range decided by `opts.range`
+ * once enough of the object's head has arrived (the whole object without it).
+ */
+const fileSink = (path: string, opts: GetToFileOptions): ChunkSink & { close(): Promise<void> } => {
+  let file: Awaited<ReturnType<typeof open>> | undefined;
+  let total = 0;
+  let range: { from: number; to: number } | undefined;
+  let head: Uint8Array[] = [];
+  let headBytes = 0;
+  let pos = 0; // object offset of the next chunk's first byte
+  const put = async (chunk: Uint8Array, at: number) => {
+    const from = Math.max(range!.from, at);
+    const to = Math.min(range!.to, at + chunk.byteLength);
+    if (from < to) await file!.write(chunk.subarray(from - at, to - at));
+  };
+  return {
+    start: async (size) => {
+      await file?.close();
+      file = await open(path, "w");
+      total = size;
+      range = opts.range ? undefined : { from: 0, to: size };
+      head = [];
+      headBytes = 0;
+      pos = 0;
+    },
+    write: async (chunk) => {
+      if (range === undefined) {
+        head.push(chunk);
+        headBytes += chunk.byteLength;
+        const seen = concat(head, headBytes);
+        range = opts.range!(seen, total);
+        if (range === undefined) {
+          if (headBytes >= total) throw new Error(`object ends (${total} bytes) before its layout is known`);
+          head = [seen];
+          return;
+        }
+        head = [];
+        await put(seen, 0);
+        pos = seen.byteLength;
+        return;
+      }
+      await put(chunk, pos);
+      pos += chunk.byteLength;
+    },
+    close: async () => {
+      await file?.close();
+      file = undefined;
+    },
+  };
+};
 
 /** A read made no progress for the idle timeout on every attempt. */
 export class BlobReadStalled extends Error {
@@ -73,7 +133,7 @@ type ReadOutcome = { ok: number } | { absent: true } | { stalled: string };
 
 /** Where a read's chunks go: `start` begins (or restarts, after a stall) the object, `write` appends a chunk. */
 interface ChunkSink {
-  start(): Promise<void>;
+  start(size: number): Promise<void>;
   write(chunk: Uint8Array): Promise<void>;
 }
 
@@ -110,20 +170,12 @@ export class ObjectStoreBlobs implements BlobStore {
     return size === undefined ? undefined : concat(parts, size);
   }
 
-  async getToFile(name: string, path: string): Promise<number | undefined> {
-    let file: Awaited<ReturnType<typeof open>> | undefined;
+  async getToFile(name: string, path: string, opts: GetToFileOptions = {}): Promise<number | undefined> {
+    const sink = fileSink(path, opts);
     try {
-      return await this.read(name, {
-        start: async () => {
-          await file?.close();
-          file = await open(path, "w");
-        },
-        write: async (chunk) => {
-          await file!.write(chunk);
-        },
-      });
+      return await this.read(name, sink);
     } finally {
-      await file?.close();
+      await sink.close();
     }
   }
 
@@ -142,7 +194,7 @@ export class ObjectStoreBlobs implements BlobStore {
   private async readOnce(name: string, sink: ChunkSink): Promise<ReadOutcome> {
     const r = await this.os.get(name);
     if (r === null) return { absent: true };
-    await sink.start();
+    await sink.start(r.info.size);
     const expected = r.info.size;
     // Settles when the consumer finishes; rejects on consumer failures. Observed here so a
     // rejection we never reach (the stream errored first) is not an unhandled rejection.
@@ -197,6 +249,9 @@ export class ObjectStoreBlobs implements BlobStore {
   }
 }
 
+/** Piece size MemoryBlobs.getToFile hands its sink (the Object Store's default chunk). */
+const MEMORY_CHUNK = 128 * 1024;
+
 /** In-process blob store (copies on put and get, like a real store). */
 export class MemoryBlobs implements BlobStore {
   private readonly objects = new Map<string, Uint8Array>();
@@ -209,10 +264,17 @@ export class MemoryBlobs implements BlobStore {
     return this.objects.get(name)?.slice();
   }
 
-  async getToFile(name: string, path: string): Promise<number | undefined> {
+  async getToFile(name: string, path: string, opts: GetToFileOptions = {}): Promise<number | undefined> {
     const bytes = this.objects.get(name);
     if (bytes === undefined) return undefined;
-    await writeFile(path, bytes);
+    const sink = fileSink(path, opts);
+    try {
+      await sink.start(bytes.byteLength);
+      // In pieces, like a store read, so a range decided from a partial head is exercised too.
+      for (let at = 0; at < bytes.byteLength; at += MEMORY_CHUNK) await sink.write(bytes.subarray(at, at + MEMORY_CHUNK));
+    } finally {
+      await sink.close();
+    }
     return bytes.byteLength;
   }
 

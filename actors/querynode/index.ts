@@ -16,6 +16,7 @@ import type { Column } from "../../engine/columns.ts";
 import { IndexWorkerPool, type IndexHandle } from "../../engine/index/pool.ts";
 import type { SearchResult } from "../../engine/index/kernels.ts";
 import type { BuildParams, IndexType } from "../../engine/index/types.ts";
+import { indexFileRange, type IndexHeader } from "../../engine/index/format.ts";
 import type { Metric } from "../../engine/search.ts";
 import { ObjectStoreBlobs, type BlobStore } from "../../runtime/blob.ts";
 import { Catalog } from "../../runtime/catalog.ts";
@@ -49,7 +50,7 @@ export interface QueryIndexPool {
   build(type: IndexType, metric: Metric, vectors: Float32Array, dim: number, params?: BuildParams): Promise<Uint8Array>;
   load(bytes: Uint8Array, opts?: { transfer?: boolean }): Promise<IndexHandle>;
   /** Load a serialized index from a file (the worker reads it; the file may go once this settles). */
-  loadFile(path: string, sizeBytes: number): Promise<IndexHandle>;
+  loadFile(path: string, sizeBytes: number, hnswHeader?: IndexHeader): Promise<IndexHandle>;
   /** Keep raw vectors in a worker as a FLAT index (no build round trip). */
   loadFlat(metric: Metric, vectors: Float32Array, dim: number, opts?: { transfer?: boolean }): Promise<IndexHandle>;
   /** The exact stored vectors of some rows (handles with `exactVectors` only). */
@@ -85,11 +86,13 @@ const LOAD_CONCURRENCY = 4;
  * several large ones together outrun the client, the connection passes the
  * server's max pending (64 MiB: "Slow Consumer Detected"), the server drops
  * messages and the reads stall until the blob store's idle watchdog (30 s)
- * retries them. One read at a time already runs at the connection's pace
- * (~70 MB/s measured), and the loads still overlap: one segment reads while
- * others decode and hand their indexes to the workers.
+ * retries them. That was with nats.js hashing objects in JavaScript (~45 MB/s
+ * a read); with Node's native hash and index objects going straight to a temp
+ * file, two reads keep up with the connection (a 1M restart: 11.6 s with two,
+ * 13.2 s with one, no slow consumer), and the loads still overlap: segments read
+ * while others decode and hand their indexes to the workers.
  */
-const OBJECT_READS = 1;
+const OBJECT_READS = 2;
 /** Failed loads and unconfirmed flips are retried from this periodic pass. */
 const SYNC_MS = 2_000;
 
@@ -182,9 +185,19 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
   const loadIndexObject = async (name: string): Promise<IndexHandle> => {
     const path = join(tmpdir(), `natsvec-index-${process.pid}-${randomUUID()}.nvix`);
     try {
-      const size = await readSlot(() => blobs.getToFile(name, path));
+      // An HNSW object's hnsw section alone goes to the file: hnswlib loads it without a copy.
+      let hnswHeader: IndexHeader | undefined;
+      const size = await readSlot(() =>
+        blobs.getToFile(name, path, {
+          range: (head, total) => {
+            const r = indexFileRange(head, total);
+            hnswHeader = r?.hnswHeader;
+            return r;
+          },
+        }),
+      );
       if (size === undefined) throw new ChecksumMismatch(name, "object missing from the segments store");
-      return await pool.loadFile(path, size);
+      return await pool.loadFile(path, size, hnswHeader);
     } finally {
       await rm(path, { force: true });
     }

@@ -137,6 +137,25 @@ export const readIndexFileHeader = (path: string): IndexFile => {
   }
 };
 
+/**
+ * Which bytes of a stored index to put in the file a worker loads from, decided from the object's
+ * first bytes (`head`, as many as have arrived; `total` its size): undefined until the header is
+ * complete. For HNSW, just the hnsw section (hnswlib reads its own file format from the file
+ * itself), with the header to load it by; otherwise the whole container.
+ */
+export const indexFileRange = (head: Uint8Array, total: number): { from: number; to: number; hnswHeader?: IndexHeader } | undefined => {
+  if (head.length < FIXED) {
+    if (total < FIXED) parseContainer(head, total); // throws: too short to be an index
+    return undefined;
+  }
+  const hlen = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(8, true);
+  if (head.length < FIXED + hlen && total >= FIXED + hlen) return undefined;
+  const { header, sections } = parseContainer(head, total);
+  const hnsw = sections.get("hnsw");
+  if (header.type === "HNSW" && hnsw !== undefined) return { from: hnsw.offset, to: hnsw.offset + hnsw.length, hnswHeader: header };
+  return { from: 0, to: total };
+};
+
 export const decodeIndex = (bytes: Uint8Array): DecodedIndex => {
   const { header, sections: map } = parseContainer(bytes, bytes.length);
   const get = (name: string): Uint8Array => {

@@ -23,13 +23,13 @@
  * sqrt(count).
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { threadId } from "node:worker_threads";
 import hnswlib from "hnswlib-node";
 import type { Metric } from "../search.ts";
-import { decodeIndex, encodeIndex, type DecodedIndex, type IndexFile } from "./format.ts";
+import { decodeIndex, encodeIndex, type DecodedIndex, type IndexFile, type IndexHeader } from "./format.ts";
 import { checkpoint, emptyResult, normalized, TopK, type SearchResult } from "./kernels.ts";
 import { checkBuildArgs, checkRows, checkSearchArgs, DEFAULT_EF, HNSW_DEFAULTS, IndexParamError, type BuildParams, type SearchParams, type VectorIndex } from "./types.ts";
 
@@ -140,6 +140,16 @@ export class HnswIndex implements VectorIndex {
     native.setEf(DEFAULT_EF);
     const p = { M: params.M ?? HNSW_DEFAULTS.M, efConstruction: params.efConstruction ?? HNSW_DEFAULTS.efConstruction, seed: params.seed ?? DEFAULT_SEED };
     return new HnswIndex(metric, dim, count, p, native, length);
+  }
+
+  /** Load hnswlib's own file (an index object's hnsw section, alone in the file at `path`) under `header`. */
+  static loadPayloadFile(header: IndexHeader, path: string): HnswIndex {
+    const { metric, dim, count, params } = header;
+    const native = new HierarchicalNSW(space(metric), dim);
+    native.readIndexSync(path);
+    native.setEf(DEFAULT_EF);
+    const p = { M: params.M ?? HNSW_DEFAULTS.M, efConstruction: params.efConstruction ?? HNSW_DEFAULTS.efConstruction, seed: params.seed ?? DEFAULT_SEED };
+    return new HnswIndex(metric, dim, count, p, native, statSync(path).size);
   }
 
   static load(bytes: Uint8Array): HnswIndex {

@@ -19,6 +19,7 @@ import {
   type VectorIndex,
 } from "./index.ts";
 import { bruteForceLimit } from "./hnsw.ts";
+import { indexFileRange } from "./format.ts";
 import { IndexWorkerError, IndexWorkerPool } from "./pool.ts";
 
 // ---------------------------------------------------------------- seeded clustered data
@@ -183,6 +184,12 @@ describe.each(METRICS)("%s", (metric) => {
         const back = loadIndexFile(path);
         expect([back.type, back.metric, back.dim, back.count]).toEqual([c.type, metric, D, N]);
         sameResults(back.search(QUERIES, K, c.search), idx.search(QUERIES, K, c.search));
+        // What a query node writes: the range indexFileRange picks from the head (HNSW: hnswlib's own file).
+        const r = indexFileRange(bytes.subarray(0, 4096), bytes.length)!;
+        expect(r.hnswHeader !== undefined).toBe(c.type === "HNSW");
+        expect(indexFileRange(bytes.subarray(0, 10), bytes.length)).toBeUndefined();
+        writeFileSync(path, bytes.subarray(r.from, r.to));
+        sameResults(loadIndexFile(path, r.hnswHeader).search(QUERIES, K, c.search), idx.search(QUERIES, K, c.search));
         writeFileSync(path, bytes.subarray(0, bytes.length - 100));
         expect(() => loadIndexFile(path)).toThrow(/out of bounds|truncated/);
       } finally {

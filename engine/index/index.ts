@@ -7,7 +7,7 @@
 import type { Metric } from "../search.ts";
 import { FlatIndex } from "./flat.ts";
 import { readFileSync } from "node:fs";
-import { decodeIndex, readIndexFileHeader } from "./format.ts";
+import { decodeIndex, readIndexFileHeader, type IndexHeader } from "./format.ts";
 import { HnswIndex } from "./hnsw.ts";
 import { IvfIndex } from "./ivf.ts";
 import { IndexParamError, type BuildParams, type IndexType, type VectorIndex } from "./types.ts";
@@ -57,7 +57,9 @@ export const loadIndex = (bytes: Uint8Array): VectorIndex => {
  * without passing through JavaScript memory; the other types read the file.
  * The file is not retained: the caller may delete it once this returns.
  */
-export const loadIndexFile = (path: string): VectorIndex => {
+export const loadIndexFile = (path: string, hnswHeader?: IndexHeader): VectorIndex => {
+  // The file holds just hnswlib's section (see format.ts indexFileRange), described by `hnswHeader`.
+  if (hnswHeader !== undefined) return HnswIndex.loadPayloadFile(hnswHeader, path);
   const file = readIndexFileHeader(path);
   if (file.header.type === "HNSW") return HnswIndex.loadFile(file, path);
   return loadIndex(readFileSync(path));

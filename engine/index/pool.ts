@@ -50,6 +50,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { Metric } from "../search.ts";
+import type { IndexHeader } from "./format.ts";
 import type { SearchResult } from "./kernels.ts";
 import { IndexParamError, type BuildParams, type IndexType, type SearchParams } from "./types.ts";
 
@@ -87,7 +88,7 @@ export const CRASH_EXIT_CODE = 70;
 export type WorkerRequest =
   | { id: number; op: "build"; type: IndexType; metric: Metric; dim: number; params: BuildParams; vectors: Float32Array }
   | { id: number; op: "load"; handle: number; bytes: Uint8Array }
-  | { id: number; op: "loadFile"; handle: number; path: string }
+  | { id: number; op: "loadFile"; handle: number; path: string; hnswHeader?: IndexHeader }
   | { id: number; op: "adoptFlat"; handle: number; metric: Metric; dim: number; vectors: Float32Array }
   | { id: number; op: "search"; handle: number; queries: Float32Array; k: number; params: SearchParams; allow?: Uint8Array }
   | { id: number; op: "searchBatch"; items: SearchItem[] }
@@ -236,10 +237,12 @@ export class IndexWorkerPool {
   /**
    * Load the serialized index stored in the file at `path` (`sizeBytes` long)
    * into a search worker; the worker reads the file itself, so the bytes never
-   * cross threads. The file may be deleted once this settles.
+   * cross threads. With `hnswHeader`, the file holds only an HNSW index's hnsw
+   * section (engine/index/format.ts indexFileRange), which hnswlib reads as
+   * is. The file may be deleted once this settles.
    */
-  loadFile(path: string, sizeBytes: number): Promise<IndexHandle> {
-    return this.place(sizeBytes, (id) => ({ id: 0, op: "loadFile", handle: id, path }), []);
+  loadFile(path: string, sizeBytes: number, hnswHeader?: IndexHeader): Promise<IndexHandle> {
+    return this.place(sizeBytes, (id) => ({ id: 0, op: "loadFile", handle: id, path, ...(hnswHeader ? { hnswHeader } : {}) }), []);
   }
 
   /**

@@ -79,7 +79,7 @@ const handle = (req: WorkerRequest): { value: unknown; transfer: ArrayBuffer[] }
     case "load":
     case "loadFile":
     case "adoptFlat": {
-      const idx = req.op === "load" ? loadIndex(req.bytes) : req.op === "loadFile" ? loadIndexFile(req.path) : FlatIndex.adopt(req.metric, req.vectors, req.dim);
+      const idx = req.op === "load" ? loadIndex(req.bytes) : req.op === "loadFile" ? loadIndexFile(req.path, req.hnswHeader) : FlatIndex.adopt(req.metric, req.vectors, req.dim);
       indexes.set(req.handle, idx);
       // HNSW copies the serialized bytes into hnswlib: free them now, not whenever a GC happens to run.
       if (idx.type === "HNSW") collect();
