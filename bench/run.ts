@@ -269,7 +269,7 @@ const rowsOf = (ds: Dataset, start: number, end: number) => {
 
 /** Where an ingest's time went: CPU of each process over the wall time. */
 const cpuNote = (ms: number, cpu: { natsvecMs: number; natsServerMs: number; benchClientMs: number }, raw: { ms: number; natsServerCpuMs: number }) =>
-  `wall ${(ms / 1000).toFixed(2)} s; CPU: natsvec ${(cpu.natsvecMs / 1000).toFixed(2)} s, nats-server ${(cpu.natsServerMs / 1000).toFixed(2)} s, bench client ${(cpu.benchClientMs / 1000).toFixed(2)} s; raw publish: wall ${(raw.ms / 1000).toFixed(2)} s, nats-server CPU ${(raw.natsServerCpuMs / 1000).toFixed(2)} s`;
+  `timed ${(ms / 1000).toFixed(2)} s; CPU: natsvec ${(cpu.natsvecMs / 1000).toFixed(2)} s, nats-server ${(cpu.natsServerMs / 1000).toFixed(2)} s, bench client ${(cpu.benchClientMs / 1000).toFixed(2)} s; raw publish: timed ${(raw.ms / 1000).toFixed(2)} s, nats-server CPU ${(raw.natsServerCpuMs / 1000).toFixed(2)} s`;
 
 const main = async () => {
   const { values: v, positionals } = parseArgs({
@@ -483,15 +483,18 @@ const runScenario = async (spec: Spec, opts: Options) => {
   const ingest = async (collectionName: string, count: number, batch: number, label: string) => {
     const p = new Progress(label, count);
     const cpu0 = { natsvec: cpuMsOf(natsvec.pid), nats: cpuMsOf(nats.pid), bench: process.cpuUsage() };
-    const t = performance.now();
+    // Timed like the raw baseline: the application's rows are built before each call, outside the
+    // clock; the client's encoding, the request and the acknowledgement are inside it.
+    let ms = 0;
     for (let s = 0; s < count; s += batch) {
       const e = Math.min(count, s + batch);
       const data = rowsOf(ds, s, e);
+      const t = performance.now();
       const r = await db.entities.insert({ collectionName, data });
+      ms += performance.now() - t;
       if (r.insertCount !== e - s) throw new Error(`insert returned insertCount ${r.insertCount}, expected ${e - s}`);
       p.update(e);
     }
-    const ms = performance.now() - t;
     const bench = process.cpuUsage(cpu0.bench);
     const cpu = { natsvecMs: cpuMsOf(natsvec.pid) - cpu0.natsvec, natsServerMs: cpuMsOf(nats.pid) - cpu0.nats, benchClientMs: (bench.user + bench.system) / 1000 };
     p.done();
@@ -1026,7 +1029,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
       measure: `rows/s, ${n} rows into ${coll} (FLAT; second collection, ${HCOLL} still loaded)`,
       value: flatIngest.rowsPerS,
       unit: "rows/s",
-      note: `wall ${(flatIngest.ms / 1000).toFixed(2)} s; CPU natsvec ${(flatIngest.cpu.natsvecMs / 1000).toFixed(2)} s; last ack -> count(*) = ${n} ${flatVis.ms.toFixed(0)} ms`,
+      note: `timed ${(flatIngest.ms / 1000).toFixed(2)} s; CPU natsvec ${(flatIngest.cpu.natsvecMs / 1000).toFixed(2)} s; last ack -> count(*) = ${n} ${flatVis.ms.toFixed(0)} ms`,
     });
     // Steady state for the exact searches: every row flushed, FLAT-"indexed" and served by the query node
     // (otherwise seals, flushes and handoffs of this collection run during the measurements).
