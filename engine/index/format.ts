@@ -14,7 +14,6 @@
  * Numeric section contents are little-endian (the typed arrays' native order
  * on every platform Node supports).
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { Metric } from "../search.ts";
 import { IndexParamError, IndexTypes, type BuildParams, type IndexType } from "./types.ts";
 
@@ -103,38 +102,6 @@ const parseContainer = (head: Uint8Array, total: number): { header: IndexHeader;
   }
   const { sections: _s, ...header } = parsed;
   return { header, sections };
-};
-
-/** An index container in a file: its header and where each section lies. */
-export interface IndexFile {
-  header: IndexHeader;
-  section(name: string): { offset: number; length: number };
-  has(name: string): boolean;
-}
-
-/** Read the header of the index container stored in the file at `path` (reads only the header's bytes). */
-export const readIndexFileHeader = (path: string): IndexFile => {
-  const fd = openSync(path, "r");
-  try {
-    const total = fstatSync(fd).size;
-    const fixed = Buffer.alloc(FIXED);
-    readSync(fd, fixed, 0, Math.min(FIXED, total), 0);
-    const hlen = total >= FIXED ? fixed.readUInt32LE(8) : 0;
-    const head = Buffer.alloc(Math.min(total, FIXED + hlen));
-    readSync(fd, head, 0, head.length, 0);
-    const { header, sections } = parseContainer(head, total);
-    return {
-      header,
-      has: (name) => sections.has(name),
-      section: (name) => {
-        const s = sections.get(name);
-        if (!s) throw new IndexParamError(`index is missing section '${name}'`);
-        return { offset: s.offset, length: s.length };
-      },
-    };
-  } finally {
-    closeSync(fd);
-  }
 };
 
 /**

@@ -23,13 +23,13 @@
  * sqrt(count).
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { threadId } from "node:worker_threads";
 import hnswlib from "hnswlib-node";
 import type { Metric } from "../search.ts";
-import { decodeIndex, encodeIndex, type DecodedIndex, type IndexFile, type IndexHeader } from "./format.ts";
+import { decodeIndex, encodeIndex, type DecodedIndex, type IndexHeader } from "./format.ts";
 import { checkpoint, emptyResult, normalized, TopK, type SearchResult } from "./kernels.ts";
 import { checkBuildArgs, checkRows, checkSearchArgs, DEFAULT_EF, HNSW_DEFAULTS, IndexParamError, type BuildParams, type SearchParams, type VectorIndex } from "./types.ts";
 
@@ -41,9 +41,6 @@ export const bruteForceLimit = (count: number): number => Math.max(1024, Math.ro
 const DEFAULT_SEED = 100;
 
 const space = (m: Metric): "l2" | "ip" | "cosine" => (m === "L2" ? "l2" : m === "IP" ? "ip" : "cosine");
-
-/** Bytes copied per read/write when extracting the hnsw section of an index file. */
-const COPY_CHUNK = 8 * 1024 * 1024;
 
 let tmpCounter = 0;
 const withTempFile = <T>(fn: (path: string) => T): T => {
@@ -99,47 +96,11 @@ export class HnswIndex implements VectorIndex {
   }
 
   static decode(d: DecodedIndex): HnswIndex {
-    const { metric, dim, count, params } = d.header;
     const payload = d.bytes("hnsw");
-    const native = new HierarchicalNSW(space(metric), dim);
-    withTempFile((path) => {
+    return withTempFile((path) => {
       writeFileSync(path, payload);
-      native.readIndexSync(path);
+      return HnswIndex.loadPayloadFile(d.header, path);
     });
-    native.setEf(DEFAULT_EF);
-    const p = { M: params.M ?? HNSW_DEFAULTS.M, efConstruction: params.efConstruction ?? HNSW_DEFAULTS.efConstruction, seed: params.seed ?? DEFAULT_SEED };
-    return new HnswIndex(metric, dim, count, p, native, payload.length);
-  }
-
-  /**
-   * Load from an index container in a file (see index.ts loadIndexFile): its
-   * hnsw section is copied into a file of its own for hnswlib, a few MiB at a
-   * time, so the graph is never held in JavaScript memory on the way in.
-   */
-  static loadFile(file: IndexFile, path: string): HnswIndex {
-    const { metric, dim, count, params } = file.header;
-    const { offset, length } = file.section("hnsw");
-    const native = new HierarchicalNSW(space(metric), dim);
-    withTempFile((tmp) => {
-      const src = openSync(path, "r");
-      const dst = openSync(tmp, "w");
-      try {
-        const buf = Buffer.allocUnsafe(Math.min(COPY_CHUNK, Math.max(1, length)));
-        for (let done = 0; done < length; ) {
-          const n = readSync(src, buf, 0, Math.min(buf.length, length - done), offset + done);
-          if (n === 0) throw new IndexParamError(`index file ${path} ends inside its hnsw section`);
-          writeSync(dst, buf, 0, n);
-          done += n;
-        }
-      } finally {
-        closeSync(src);
-        closeSync(dst);
-      }
-      native.readIndexSync(tmp);
-    });
-    native.setEf(DEFAULT_EF);
-    const p = { M: params.M ?? HNSW_DEFAULTS.M, efConstruction: params.efConstruction ?? HNSW_DEFAULTS.efConstruction, seed: params.seed ?? DEFAULT_SEED };
-    return new HnswIndex(metric, dim, count, p, native, length);
   }
 
   /** Load hnswlib's own file (an index object's hnsw section, alone in the file at `path`) under `header`. */

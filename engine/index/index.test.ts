@@ -172,7 +172,7 @@ describe.each(METRICS)("%s", (metric) => {
       sameResults(loadIndex(shifted).search(QUERIES.slice(0, 5), K, c.search), idx.search(QUERIES.slice(0, 5), K, c.search));
     });
 
-    // Proves the same bytes written to a file load through loadIndexFile (HNSW straight from the file into hnswlib) with
+    // Proves the same bytes written to a file load through loadIndexFile (and HNSW's section alone straight into hnswlib) with
     // identical results, and that a truncated file is refused instead of loading a partial index.
     it(`${c.type} loads from a file`, () => {
       const idx = indexFor(c.type, metric);

@@ -7,7 +7,7 @@
 import type { Metric } from "../search.ts";
 import { FlatIndex } from "./flat.ts";
 import { readFileSync } from "node:fs";
-import { decodeIndex, readIndexFileHeader, type IndexHeader } from "./format.ts";
+import { decodeIndex, type IndexHeader } from "./format.ts";
 import { HnswIndex } from "./hnsw.ts";
 import { IvfIndex } from "./ivf.ts";
 import { IndexParamError, type BuildParams, type IndexType, type VectorIndex } from "./types.ts";
@@ -52,15 +52,11 @@ export const loadIndex = (bytes: Uint8Array): VectorIndex => {
 };
 
 /**
- * Load an index from a file holding `serialize()` bytes (an index object read
- * from the store straight to disk). HNSW goes from the file into hnswlib
- * without passing through JavaScript memory; the other types read the file.
- * The file is not retained: the caller may delete it once this returns.
+ * Load an index from a file: with `hnswHeader`, the file holds just an HNSW
+ * object's hnsw section (format.ts indexFileRange; what a query node writes),
+ * which hnswlib reads without passing through JavaScript memory; without it,
+ * the file holds `serialize()` bytes. The file is not retained: the caller may
+ * delete it once this returns.
  */
-export const loadIndexFile = (path: string, hnswHeader?: IndexHeader): VectorIndex => {
-  // The file holds just hnswlib's section (see format.ts indexFileRange), described by `hnswHeader`.
-  if (hnswHeader !== undefined) return HnswIndex.loadPayloadFile(hnswHeader, path);
-  const file = readIndexFileHeader(path);
-  if (file.header.type === "HNSW") return HnswIndex.loadFile(file, path);
-  return loadIndex(readFileSync(path));
-};
+export const loadIndexFile = (path: string, hnswHeader?: IndexHeader): VectorIndex =>
+  hnswHeader !== undefined ? HnswIndex.loadPayloadFile(hnswHeader, path) : loadIndex(readFileSync(path));
