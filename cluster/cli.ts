@@ -36,6 +36,9 @@ Options:
                     dead owner's shards are taken over by another node
   --segment-max-rows N   seal a shard's growing segments at N rows (default 200000)
   --segment-idle-ms N    ... or when they sat idle this long (default 60000)
+  --compact-max-rows N   compaction merges small sealed segments into segments of up to
+                    N rows (default 1000000) ...
+  --compact-max-mb N     ... and up to N MiB (default 1024)
   --search-workers N     query node search threads (default: one per core); a search
                     of several segments runs on all of them at once
   --log LEVEL       error | warn | info | debug (default info; env NATSVEC_LOG)
@@ -121,6 +124,8 @@ const configFrom = (v: Record<string, string | boolean | undefined>, natsUrl: st
     ...(v["lease-ttl-ms"] ? { leaseTtlMs: positiveInt("--lease-ttl-ms", v["lease-ttl-ms"]) } : {}),
     ...(v["segment-max-rows"] ? { segmentMaxRows: positiveInt("--segment-max-rows", v["segment-max-rows"]) } : {}),
     ...(v["segment-idle-ms"] ? { segmentIdleMs: positiveInt("--segment-idle-ms", v["segment-idle-ms"]) } : {}),
+    ...(v["compact-max-rows"] ? { compactMaxRows: positiveInt("--compact-max-rows", v["compact-max-rows"]) } : {}),
+    ...(v["compact-max-mb"] ? { compactMaxBytes: positiveInt("--compact-max-mb", v["compact-max-mb"]) * 1024 * 1024 } : {}),
     ...(v["search-workers"] ? { searchWorkers: positiveInt("--search-workers", v["search-workers"]) } : {}),
     ...(nodeId ? { nodeId } : v["node-id"] ? { nodeId: String(v["node-id"]) } : {}),
   });
@@ -195,6 +200,8 @@ const main = async () => {
         "lease-ttl-ms": { type: "string" },
         "segment-max-rows": { type: "string" },
         "segment-idle-ms": { type: "string" },
+        "compact-max-rows": { type: "string" },
+        "compact-max-mb": { type: "string" },
         "search-workers": { type: "string" },
         help: { type: "boolean", short: "h" },
       },

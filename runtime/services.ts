@@ -40,6 +40,9 @@ export interface NatsvecConfig {
   readonly segmentMaxRows: number;
   readonly segmentMaxBytes: number;
   readonly segmentIdleMs: number;
+  /** Merge limits of compaction (see actors/datacoord/schedule.ts, DEFAULT_COMPACTION). */
+  readonly compactMaxRows: number;
+  readonly compactMaxBytes: number;
   /** Memory a query node may fill with loaded segments and indexes (default: 70% of the machine's memory). */
   readonly queryNodeMemoryBytes?: number;
   /**
@@ -69,6 +72,8 @@ export const defaultConfig = (overrides: Partial<NatsvecConfig> = {}): NatsvecCo
   segmentMaxRows: 200_000,
   segmentMaxBytes: 128 * 1024 * 1024,
   segmentIdleMs: 60_000,
+  compactMaxRows: 1_000_000,
+  compactMaxBytes: 1024 * 1024 * 1024,
   queryNodeMemoryBytes: Math.floor(totalmem() * 0.7),
   localDelivery: true,
   ...overrides,

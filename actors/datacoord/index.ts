@@ -13,7 +13,7 @@ import { log } from "../../runtime/log.ts";
 import { publishTask } from "../../runtime/tasks.ts";
 import type { NatsHandles, NatsvecConfig } from "../../runtime/services.ts";
 import type { Storage } from "../../runtime/storage.ts";
-import { indexesToBuild, pickCompaction } from "./schedule.ts";
+import { DEFAULT_COMPACTION, indexesToBuild, pickCompaction } from "./schedule.ts";
 import { RequestClient } from "../../runtime/client.ts";
 import { serveEndpoints, type ServedEndpoints } from "../../runtime/host.ts";
 import { ROOTCOORD_VERBS, type AllocIdsReply } from "../rootcoord/protocol.ts";
@@ -94,7 +94,7 @@ export const startDatacoord = (h: NatsHandles, storage: Storage, config: Natsvec
       // A compaction whose result has not replaced its sources in the serving view yet: wait for the swap.
       const inView = viewed.get(segs[0]!.collectionId);
       if (segs.some((s) => s.compactedFrom?.some((src) => inView?.has(src)))) continue;
-      const pick = pickCompaction(segs, { maxRows: config.segmentMaxRows, deletedRatio: 0.2 }, force);
+      const pick = pickCompaction(segs, { ...DEFAULT_COMPACTION, maxRows: config.compactMaxRows, maxBytes: config.compactMaxBytes }, force, now);
       if (pick.length === 0) continue;
       const [c, shard, partitionId] = key.split("/").map(Number) as [number, number, number];
       const targetSegmentId = Number(

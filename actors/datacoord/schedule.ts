@@ -19,35 +19,67 @@ export const segmentReady = (coll: CollectionRecord, seg: SegmentRecord): boolea
   seg.state !== "Dropped" && indexesToBuild(coll, seg).length === 0;
 
 export interface CompactionPolicy {
-  /** Segments below half of this many rows are "small"; merges stay within it. */
+  /** Segments below half of this many live rows are "small"; a merge stays within it. */
   readonly maxRows: number;
+  /** ... and below half of this many bytes; a merge stays within it too. */
+  readonly maxBytes: number;
   /** Rewrite a segment alone once this share of its rows is deleted. */
   readonly deletedRatio: number;
+  /**
+   * Small segments merge once no newer one has arrived for this long (while a shard is being
+   * filled, merging each new segment in would rewrite the same rows again and again), unless
+   * they already fill a whole merged segment...
+   */
+  readonly settleMs: number;
+  /** ... and the merge must be worth it (see pickCompaction), unless they sat this long. */
+  readonly idleMs: number;
 }
 
-export const DEFAULT_COMPACTION: CompactionPolicy = { maxRows: 200_000, deletedRatio: 0.2 };
+/**
+ * Milvus' default segment size is 1 GiB: a search costs one graph walk per segment, so fewer,
+ * bigger segments answer faster (at 1M x 128, five 200k-row HNSW graphs cost ~4x one graph of
+ * 1M at the same ef). Sealing stays small (growing rows are searched by scan); merging makes them big.
+ */
+export const DEFAULT_COMPACTION: CompactionPolicy = {
+  maxRows: 1_000_000,
+  maxBytes: 1024 * 1024 * 1024,
+  deletedRatio: 0.2,
+  settleMs: 30_000,
+  idleMs: 10 * 60_000,
+};
 
 const deletedRows = (s: SegmentRecord) => s.deltas.reduce((n, d) => n + d.count, 0);
 
 /**
  * Which segments of one shard+partition to compact next (none, one to purge
  * deletes from, or several small ones to merge). `force` (collections/compact)
- * also rewrites any segment with deletes and merges any two small ones.
+ * also rewrites any segment with deletes and merges any two small ones at once.
  * Segments already being compacted must not be passed in.
  */
-export const pickCompaction = (segments: readonly SegmentRecord[], p: CompactionPolicy, force = false): number[] => {
+export const pickCompaction = (segments: readonly SegmentRecord[], p: CompactionPolicy, force = false, nowMs = Date.now()): number[] => {
   const live = segments.filter((s) => s.state !== "Dropped" && s.rowCount > 0);
-  const small = live.filter((s) => s.rowCount - deletedRows(s) < p.maxRows / 2).sort((a, b) => a.rowCount - b.rowCount || a.segmentId - b.segmentId);
+  const liveRows = (s: SegmentRecord) => s.rowCount - deletedRows(s);
+  const small = live
+    .filter((s) => liveRows(s) < p.maxRows / 2 && s.sizeBytes < p.maxBytes / 2)
+    .sort((a, b) => a.rowCount - b.rowCount || a.segmentId - b.segmentId);
   if (small.length >= 2) {
-    const pick: number[] = [];
+    const pick: SegmentRecord[] = [];
     let rows = 0;
+    let bytes = 0;
     for (const s of small) {
-      const n = s.rowCount - deletedRows(s);
-      if (pick.length >= 2 && rows + n > p.maxRows) break;
-      pick.push(s.segmentId);
-      rows += n;
+      if (pick.length >= 2 && (rows + liveRows(s) > p.maxRows || bytes + s.sizeBytes > p.maxBytes)) break;
+      pick.push(s);
+      rows += liveRows(s);
+      bytes += s.sizeBytes;
     }
-    if (pick.length >= 2) return pick;
+    const newest = Math.max(...small.map((s) => s.createdAtMs));
+    const full = small.reduce((n, s) => n + liveRows(s), 0) >= p.maxRows || small.reduce((n, s) => n + s.sizeBytes, 0) >= p.maxBytes;
+    const settled = nowMs - newest >= p.settleMs;
+    // Worth a rewrite: the result is no longer small, or it at least doubles its largest part (so a
+    // row is rewritten O(log n) times as a shard grows, not once per new segment).
+    const largest = Math.max(...pick.map(liveRows));
+    const worth = rows >= p.maxRows / 2 || bytes >= p.maxBytes / 2 || largest <= rows - largest;
+    if (pick.length >= 2 && (force || full || (settled && worth) || nowMs - newest >= p.idleMs)) return pick.map((s) => s.segmentId);
   }
   const threshold = force ? 0 : p.deletedRatio;
   const dirty = live

@@ -4,7 +4,7 @@
  * indexnodes build), so describe reports progress from segment records.
  */
 import * as Api from "../../schemas/api.ts";
-import { DEFAULT_DATABASE } from "../../schemas/collection.ts";
+import { DEFAULT_DATABASE, type IndexDefinition } from "../../schemas/collection.ts";
 import { checkName, parseMetric } from "../../schemas/collectionCreate.ts";
 import { IndexNotFound, InvalidParameter, MissingParameter } from "../../schemas/errors.ts";
 import type { CollectionRecord } from "../../schemas/meta.ts";
@@ -29,6 +29,24 @@ const committedSegments = async (ctx: ProxyContext, rec: CollectionRecord): Prom
   return out;
 };
 
+/**
+ * Rows indexed and total over committed segments, each row counted once: a compaction result
+ * holds its sources' rows, and from the moment it is committed those rows' index is the
+ * result's (its sources stay, served, until it is indexed and loaded in their place).
+ */
+export const indexProgress = (segments: readonly SegmentRecord[], def: Pick<IndexDefinition, "indexName" | "fieldName" | "indexType">) => {
+  const replaced = new Set(segments.flatMap((r) => r.compactedFrom ?? []));
+  let indexedRows = 0;
+  let totalRows = 0;
+  for (const s of segments) {
+    if (replaced.has(s.segmentId)) continue;
+    totalRows += s.rowCount;
+    const have = s.indexes[def.fieldName];
+    if (have && have.indexName === def.indexName && have.indexType === def.indexType) indexedRows += s.rowCount;
+  }
+  return { indexedRows, totalRows, pendingRows: totalRows - indexedRows };
+};
+
 export const loadState = async (ctx: ProxyContext, rec: CollectionRecord) => {
   const load = await ctx.cache.load(rec.id);
   if (load && !load.loaded) return { loadState: "LoadStateNotLoad", loadProgress: 0 };
@@ -45,15 +63,7 @@ export const loadState = async (ctx: ProxyContext, rec: CollectionRecord) => {
 const describeIndex = async (ctx: ProxyContext, rec: CollectionRecord, indexName: string) => {
   const def = rec.indexes.find((i) => i.indexName === indexName);
   if (!def) throw new IndexNotFound({ message: `index '${indexName}' not found in collection '${rec.name}'` });
-  const segs = await committedSegments(ctx, rec);
-  let indexedRows = 0;
-  let totalRows = 0;
-  for (const s of segs) {
-    totalRows += s.rowCount;
-    const have = s.indexes[def.fieldName];
-    if (have && have.indexName === def.indexName && have.indexType === def.indexType) indexedRows += s.rowCount;
-  }
-  const pendingRows = totalRows - indexedRows;
+  const { indexedRows, totalRows, pendingRows } = indexProgress(await committedSegments(ctx, rec), def);
   return {
     indexName: def.indexName,
     fieldName: def.fieldName,
