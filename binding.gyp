@@ -3,6 +3,26 @@
     {
       "target_name": "natsvec_heap",
       "sources": ["native/heap.c"]
+    },
+    {
+      # Multi-threaded HNSW builds (native/hnsw_build.cc), compiled against hnswlib-node's own copy of
+      # the hnswlib headers with the flags hnswlib-node's addon uses (node-gyp's defaults: -O3, gnu++17;
+      # exceptions on, no -march: SSE kernels only, like hnswlib-node), so the files it writes and the
+      # distances it computes match hnswlib-node's exactly.
+      "target_name": "natsvec_hnsw",
+      "sources": ["native/hnsw_build.cc"],
+      "include_dirs": ["node_modules/hnswlib-node/src/hnswlib"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "ldflags": ["-pthread"],
+      "conditions": [
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+            "CLANG_CXX_LANGUAGE_STANDARD": "gnu++17"
+          }
+        }]
+      ]
     }
   ]
 }

@@ -33,6 +33,10 @@ export const buildIndex = (type: IndexType, metric: Metric, vectors: Float32Arra
   }
 };
 
+/** `buildIndex(...).serialize()`; an HNSW build goes straight from the builder's file to the bytes, never loaded for search. */
+export const buildIndexBytes = (type: IndexType, metric: Metric, vectors: Float32Array, dim: number, params: BuildParams = {}): Uint8Array =>
+  type === "HNSW" ? HnswIndex.buildBytes(metric, vectors, dim, params) : buildIndex(type, metric, vectors, dim, params).serialize();
+
 /**
  * Load an index from `serialize()` bytes. FLAT and IVF indexes keep views
  * into `bytes` (no copy when it is 4-byte aligned), so do not mutate it

@@ -8,7 +8,9 @@
  *    the fewest loaded bytes (then fewest queued requests), and every search
  *    on that handle runs there;
  *  - build workers (`buildWorkers`, default 1) run `build`, so a
- *    minutes-long HNSW build never queues searches behind it. A build worker
+ *    minutes-long HNSW build never queues searches behind it (an HNSW build
+ *    itself inserts on every core by default: hnsw.ts buildThreads,
+ *    NATSVEC_INDEX_THREADS). A build worker
  *    idle for `buildIdleMs` exits (freeing its heap); the next build starts
  *    a fresh one.
  * Workers start lazily on first use, and are unref'd while idle (an

@@ -27,6 +27,12 @@ export interface BuildParams {
   nlist?: number;
   /** Random seed (HNSW level draws, IVF k-means). Default 100 / 1234. */
   seed?: number;
+  /**
+   * HNSW: threads the build inserts with. Not recorded in the index. Default: the
+   * NATSVEC_INDEX_THREADS environment variable, else os.availableParallelism(). With 1 the
+   * build is reproducible (same bytes for the same input); with more it is not (same recall).
+   */
+  threads?: number;
 }
 
 export interface SearchParams {

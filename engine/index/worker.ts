@@ -6,7 +6,7 @@
  */
 import { collectGarbage } from "../../runtime/gc.ts";
 import { parentPort, workerData } from "node:worker_threads";
-import { buildIndex, FlatIndex, loadIndex, loadIndexFile } from "./index.ts";
+import { buildIndexBytes, FlatIndex, loadIndex, loadIndexFile } from "./index.ts";
 import { setCheckpoint } from "./kernels.ts";
 import { IndexParamError, type VectorIndex } from "./types.ts";
 import { CRASH_EXIT_CODE, type PackedResults, type SearchBatchOutcome, type SearchItem, type WorkerRequest, type WorkerResponse } from "./pool.ts";
@@ -72,7 +72,7 @@ const searchOne = (req: SearchItem): PackedResults => {
 const handle = (req: WorkerRequest): { value: unknown; transfer: ArrayBuffer[] } => {
   switch (req.op) {
     case "build": {
-      const bytes = buildIndex(req.type, req.metric, req.vectors, req.dim, req.params).serialize();
+      const bytes = buildIndexBytes(req.type, req.metric, req.vectors, req.dim, req.params);
       collect();
       return { value: bytes, transfer: [bytes.buffer as ArrayBuffer] };
     }
