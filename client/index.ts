@@ -69,9 +69,39 @@ export interface CreateCollectionOptions extends CollScoped {
   vectorFieldName?: string;
   /** Custom schema. */
   schema?: { autoId?: boolean; enableDynamicField?: boolean; description?: string; fields: FieldSpec[] };
-  indexParams?: { fieldName: string; indexName?: string; metricType?: string; indexType?: string; params?: Record<string, string | number> }[];
+  indexParams?: IndexParams[];
   params?: Record<string, string | number | boolean>;
   description?: string;
+}
+
+export interface IndexParams {
+  fieldName: string;
+  indexName?: string;
+  metricType?: string;
+  indexType?: string;
+  params?: Record<string, string | number>;
+}
+
+export interface IndexDescription {
+  indexName: string;
+  fieldName: string;
+  indexType: string;
+  metricType: string;
+  params: Record<string, unknown>;
+  /** Rows of committed (flushed) segments that have this index built, of totalRows. */
+  indexedRows: number;
+  totalRows: number;
+  pendingRows: number;
+  indexState: "Finished" | "InProgress";
+}
+
+export interface HybridSearchOptions extends ReadOptions {
+  /** One sub-search per vector field (at most 16). */
+  search: Omit<SearchOptions, keyof ReadOptions | "offset">[];
+  /** `{strategy: "rrf", params: {k}}` (default k=60) or `{strategy: "weighted", params: {weights}}`. */
+  rerank?: { strategy: "rrf" | "weighted"; params?: { k?: number; weights?: number[] } };
+  limit?: number;
+  offset?: number;
 }
 
 export interface WriteResult {
@@ -167,6 +197,17 @@ export class NatsvecClient {
     release: (b: CollScoped) => this.data<object>("collections", "release", b),
     getLoadState: (b: CollScoped & { partitionNames?: string[] }) => this.data<{ loadState: string; loadProgress?: number }>("collections", "get_load_state", b),
     alterProperties: (b: CollScoped & { properties: Record<string, string | number | boolean> }) => this.data<object>("collections", "alter_properties", b),
+    /** Seal every shard's growing rows and wait until they are flushed to the Object Store. */
+    flush: (b: CollScoped) => this.data<object>("collections", "flush", b),
+    /** Queue compactions now (merge small segments, purge deleted rows); returns how many tasks were queued. */
+    compact: (b: CollScoped) => this.data<{ compactionTasks: number }>("collections", "compact", b),
+  };
+
+  readonly indexes = {
+    create: (b: CollScoped & { indexParams: IndexParams[] }) => this.data<object>("indexes", "create", b),
+    describe: async (b: CollScoped & { indexName: string }) => (await this.data<IndexDescription[]>("indexes", "describe", b))[0]!,
+    list: (b: CollScoped) => this.data<string[]>("indexes", "list", b),
+    drop: (b: CollScoped & { indexName: string }) => this.data<object>("indexes", "drop", b),
   };
 
   readonly partitions = {
@@ -199,6 +240,11 @@ export class NatsvecClient {
     search: async (b: SearchOptions): Promise<SearchResult> => {
       const env = await this.call<SearchResult["data"]>("entities", "search", b);
       return { data: env.data, topks: env.topks as number[] };
+    },
+    /** Several vector searches merged by a reranker (RRF or weighted). */
+    hybridSearch: async (b: HybridSearchOptions): Promise<SearchResult> => {
+      const env = await this.call<SearchResult["data"]>("entities", "hybrid_search", b);
+      return { data: env.data, topks: (env.topks as number[] | undefined) ?? [env.data.length] };
     },
   };
 

@@ -163,7 +163,7 @@ describe("grouping and hybrid search", () => {
     la.forEach((x, r) => score.set(x.id as bigint, (score.get(x.id as bigint) ?? 0) + 1 / (60 + r + 1)));
     lb.forEach((x, r) => score.set(x.id as bigint, (score.get(x.id as bigint) ?? 0) + 1 / (60 + r + 1)));
     const want = [...score.entries()].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).slice(0, 5).map((x) => x[0]);
-    const r = await client.call<Record<string, unknown>[]>("entities", "hybrid_search", {
+    const r = await client.entities.hybridSearch({
       collectionName,
       search: [
         { data: [qa], annsField: "a", limit: 20 },
@@ -172,6 +172,7 @@ describe("grouping and hybrid search", () => {
       rerank: { strategy: "rrf", params: { k: 60 } },
       limit: 5,
     });
+    expect(r.topks).toEqual([5]);
     expect(r.data.map((x) => x.id)).toEqual(want);
     const w = await client.call<Record<string, unknown>[]>("entities", "hybrid_search", {
       collectionName,

@@ -142,6 +142,52 @@ describe("handoff", () => {
   });
 });
 
+describe("indexes API (typed client)", () => {
+  // indexes/create on a collection that has sealed rows and no index builds it for every sealed
+  // segment (describe counts them), list names it, searches with `ef` match brute force, drop
+  // removes it (describe then answers 700), and the data stays searchable exactly.
+  it("creates, describes, lists and drops an index", async () => {
+    const { client, name } = cluster.get();
+    const collectionName = name();
+    await client.collections.create({
+      collectionName,
+      schema: {
+        fields: [
+          { fieldName: "id", dataType: "Int64", isPrimary: true },
+          { fieldName: "v", dataType: "FloatVector", elementTypeParams: { dim: 8 } },
+        ],
+      },
+    });
+    const vecs = randomVectors(2_500, 8, 21);
+    const rows = vecs.map((v, i) => ({ id: BigInt(i), vector: v }));
+    for (let i = 0; i < rows.length; i += 500) await client.entities.insert({ collectionName, data: rows.slice(i, i + 500).map((r) => ({ id: r.id, v: r.vector })) });
+    await client.collections.flush({ collectionName });
+    expect(await client.indexes.list({ collectionName })).toEqual([]);
+    await client.indexes.create({ collectionName, indexParams: [{ fieldName: "v", indexName: "v_hnsw", indexType: "HNSW", metricType: "L2", params: { M: 8, efConstruction: 64 } }] });
+    expect(await client.indexes.list({ collectionName })).toEqual(["v_hnsw"]);
+    const d = await waitFor(
+      async () => {
+        const x = await client.indexes.describe({ collectionName, indexName: "v_hnsw" });
+        return x.totalRows === 2_500 && x.pendingRows === 0 ? x : undefined;
+      },
+      { timeoutMs: 60_000, what: "index v_hnsw built on every sealed segment" },
+    );
+    expect(d).toMatchObject({ indexName: "v_hnsw", fieldName: "v", indexType: "HNSW", metricType: "L2", indexedRows: 2_500, indexState: "Finished" });
+    const q = randomVectors(3, 8, 22);
+    const exact = async () => {
+      const r = await client.entities.search({ collectionName, data: q, limit: 5, searchParams: { metricType: "L2", params: { ef: 200 } } });
+      q.forEach((qv, i) =>
+        expect(r.data.slice(i * 5, i * 5 + 5).map((x) => x.id)).toEqual(bruteForce(rows.map((x) => ({ id: x.id, v: x.vector })), qv, "L2", 5).map((x) => x.id)),
+      );
+    };
+    await exact();
+    await client.indexes.drop({ collectionName, indexName: "v_hnsw" });
+    expect(await client.indexes.list({ collectionName })).toEqual([]);
+    await expect(client.indexes.describe({ collectionName, indexName: "v_hnsw" })).rejects.toMatchObject({ code: 700 });
+    await exact();
+  }, 90_000);
+});
+
 describe("compaction", () => {
   // Small segments merge and deleted rows are purged, while searches, counts and gets stay
   // identical before, during and after; deletes made during compaction still apply to the result.
