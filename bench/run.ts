@@ -525,15 +525,9 @@ const runScenario = async (spec: Spec, opts: Options) => {
   };
 
   /**
-   * collections/flush, then poll indexes/describe + get_load_state (every 200 ms) until all n rows are
-   * indexed (pendingRows 0, totalRows n) and the collection is Loaded/100. Fails when count(*) drops
-   * below n (acknowledged rows lost), when nothing changes for stallS, or at the deadline.
-   */
-  /**
    * Is a compaction of the collection still to come or under way? Read from the meta store: a
-   * result not served yet, or committed segments the
-   * compaction policy (natsvec's defaults) will merge once they settle. Per shard; partitions are
-   * the bench's single default one.
+   * result not served yet, or committed segments the compaction policy (natsvec's defaults) will
+   * merge once they settle. Per shard; partitions are the bench's single default one.
    */
   const metaHandles = await openNats(defaultConfig({ natsUrl: nats.url }), "bench-meta");
   onCleanup("bench meta connection", () => metaHandles.nc.close());
@@ -557,6 +551,11 @@ const runScenario = async (spec: Spec, opts: Options) => {
     return { pending, segments: segs.length };
   };
 
+  /**
+   * collections/flush, then poll indexes/describe + get_load_state (every 200 ms) until all n rows are
+   * indexed (pendingRows 0, totalRows n) and the collection is Loaded/100. Fails when count(*) drops
+   * below n (acknowledged rows lost), when nothing changes for stallS, or at the deadline.
+   */
   const flushAndWait = async (collectionName: string, tStart: number) => {
     const tFlush = performance.now();
     await db.call("collections", "flush", { collectionName }, { timeoutMs: spec.flushDeadlineS * 1000 });

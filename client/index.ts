@@ -244,7 +244,7 @@ export class NatsvecClient {
     /** Several vector searches merged by a reranker (RRF or weighted). */
     hybridSearch: async (b: HybridSearchOptions): Promise<SearchResult> => {
       const env = await this.call<SearchResult["data"]>("entities", "hybrid_search", b);
-      return { data: env.data, topks: (env.topks as number[] | undefined) ?? [env.data.length] };
+      return { data: env.data, topks: env.topks as number[] };
     },
   };
 

@@ -11,6 +11,7 @@ import { Objm, setSha256Backend } from "@nats-io/obj";
 import { randomBytes } from "node:crypto";
 import { totalmem } from "node:os";
 import { names, type Names } from "../schemas/names.ts";
+import { COMPACT_MAX_BYTES, COMPACT_MAX_ROWS } from "../schemas/segment.ts";
 
 // The Object Store checks a SHA-256 of every object on put and get. nats.js hashes in JavaScript by
 // default (browser-safe), which caps reads and writes at ~45 MB/s here and took most of a segment
@@ -72,8 +73,8 @@ export const defaultConfig = (overrides: Partial<NatsvecConfig> = {}): NatsvecCo
   segmentMaxRows: 200_000,
   segmentMaxBytes: 128 * 1024 * 1024,
   segmentIdleMs: 60_000,
-  compactMaxRows: 1_000_000,
-  compactMaxBytes: 1024 * 1024 * 1024,
+  compactMaxRows: COMPACT_MAX_ROWS,
+  compactMaxBytes: COMPACT_MAX_BYTES,
   queryNodeMemoryBytes: Math.floor(totalmem() * 0.7),
   localDelivery: true,
   ...overrides,

@@ -26,6 +26,14 @@ export interface SegmentIndexInfo {
   readonly builtAtMs: number;
 }
 
+/**
+ * Default size compaction merges sealed segments up to (Milvus' default segment size is 1 GiB): a
+ * search walks one graph per segment, so fewer, bigger segments answer faster
+ * (actors/datacoord/schedule.ts; `--compact-max-rows`, `--compact-max-mb`).
+ */
+export const COMPACT_MAX_ROWS = 1_000_000;
+export const COMPACT_MAX_BYTES = 1024 * 1024 * 1024;
+
 export interface SegmentRecord {
   readonly segmentId: number;
   readonly collectionId: number;

@@ -4,7 +4,7 @@
  */
 import type { IndexDefinition } from "../../schemas/collection.ts";
 import type { CollectionRecord } from "../../schemas/meta.ts";
-import type { SegmentRecord } from "../../schemas/segment.ts";
+import { COMPACT_MAX_BYTES, COMPACT_MAX_ROWS, type SegmentRecord } from "../../schemas/segment.ts";
 
 export const indexesToBuild = (coll: CollectionRecord, seg: SegmentRecord): IndexDefinition[] => {
   if (seg.state === "Dropped" || seg.rowCount === 0) return [];
@@ -36,13 +36,13 @@ export interface CompactionPolicy {
 }
 
 /**
- * Milvus' default segment size is 1 GiB: a search costs one graph walk per segment, so fewer,
- * bigger segments answer faster (at 1M x 128, five 200k-row HNSW graphs cost ~4x one graph of
- * 1M at the same ef). Sealing stays small (growing rows are searched by scan); merging makes them big.
+ * A search costs one graph walk per segment, so fewer, bigger segments answer faster (at 1M x 128,
+ * five 200k-row HNSW graphs cost ~4x one graph of 1M at the same ef). Sealing stays small (growing
+ * rows are searched by scan); merging makes them big. Sizes: the config's defaults.
  */
 export const DEFAULT_COMPACTION: CompactionPolicy = {
-  maxRows: 1_000_000,
-  maxBytes: 1024 * 1024 * 1024,
+  maxRows: COMPACT_MAX_ROWS,
+  maxBytes: COMPACT_MAX_BYTES,
   deletedRatio: 0.2,
   settleMs: 30_000,
   idleMs: 10 * 60_000,
