@@ -15,7 +15,7 @@ import {
 } from "../schemas/names.ts";
 import type { NatsHandles, NatsvecConfig } from "./services.ts";
 import { KvMetaStore, type MetaStore } from "./meta.ts";
-import { JetStreamWal, type Wal } from "./wal.ts";
+import { isStreamNotFound, JetStreamWal, type Wal } from "./wal.ts";
 
 export interface Storage {
   readonly meta: MetaStore;
@@ -24,7 +24,6 @@ export interface Storage {
   readonly leases: KV;
   readonly segments: ObjectStore;
   readonly wal: Wal;
-  readonly walStream: string;
   readonly tasksStream: string;
 }
 
@@ -50,10 +49,34 @@ const ensureStream = async (h: NatsHandles, name: string, subjects: string[], co
   }
 };
 
+/**
+ * Earlier versions kept every shard's WAL in one stream (`NATSVEC_WAL`, subjects `<root>.wal.>`),
+ * whose subjects overlap every per-shard stream's. An empty one is removed; one holding entries
+ * is data of that layout, which this version cannot replay: refuse to start rather than lose it.
+ */
+const retireSharedWalStream = async (h: NatsHandles) => {
+  const name = h.names.stream(STREAM_WAL);
+  let messages: number;
+  try {
+    messages = (await h.jsm.streams.info(name)).state.messages;
+  } catch (e) {
+    if (isStreamNotFound(e)) return;
+    throw e;
+  }
+  if (messages > 0)
+    throw new Error(
+      `stream ${name} holds ${messages} WAL entries written by an earlier natsvec (one WAL stream for every shard); ` +
+        `this version keeps one stream per shard and cannot replay it. Start this version on a new data directory (or another --root), ` +
+        `or flush every collection with the earlier version and delete the stream (nats stream rm ${name}).`,
+    );
+  await h.jsm.streams.delete(name).catch((e) => {
+    if (!isStreamNotFound(e)) throw e;
+  });
+};
+
 export const openStorage = async (h: NatsHandles, config: NatsvecConfig): Promise<Storage> => {
-  const walStream = h.names.stream(STREAM_WAL);
   const tasksStream = h.names.stream(STREAM_TASKS);
-  await ensureStream(h, walStream, [h.names.walAll()], config, false);
+  await retireSharedWalStream(h);
   await ensureStream(h, tasksStream, [h.names.tasksAll()], config, true);
   const metaKv = await h.kvm.create(h.names.bucket(BUCKET_META), { history: 5, replicas: config.replicas });
   const nodes = await h.kvm.create(h.names.bucket(BUCKET_NODES), {
@@ -73,8 +96,7 @@ export const openStorage = async (h: NatsHandles, config: NatsvecConfig): Promis
     nodes,
     leases,
     segments,
-    wal: new JetStreamWal(h.js, h.jsm, walStream),
-    walStream,
+    wal: new JetStreamWal(h.js, h.jsm, h.names.walStreamOf, (stream, subject) => ensureStream(h, stream, [subject], config, false)),
     tasksStream,
   };
 };

@@ -135,7 +135,10 @@ describe("querycoord + querynode", () => {
     await storage.meta.mutate<SegmentRecord>(metaKeys.segment(C, rows.segmentId), () => rec);
   };
 
-  const appendWal = async (entry: WalEntry) => storage.wal.append(walSubject(), packMsgpack(entry), await storage.wal.lastSeq(walSubject()));
+  const appendWal = async (entry: WalEntry) => {
+    await storage.wal.open(walSubject());
+    return storage.wal.append(walSubject(), packMsgpack(entry), await storage.wal.lastSeq(walSubject()));
+  };
 
   const view = async () => (await storage.meta.get<ServingView>(metaKeys.view(C)))?.value;
   const qnCall = async <T>(node: string, verb: string, body: unknown, retry = true) =>

@@ -178,7 +178,7 @@ export const startRootcoord = (h: NatsHandles, storage: Storage, config: Natsvec
         throw new InvalidParameter({ message: `collection '${b.name}' has aliases (${aliases.map((a) => a.alias).join(", ")}); drop them first` });
       await meta.delete(metaKeys.collection(b.db, b.name), cur!.revision);
       await meta.delete(metaKeys.collectionById(cur!.value.id));
-      await storage.wal.purge(h.names.walCollection(cur!.value.id));
+      await storage.wal.drop(h.names.walCollection(cur!.value.id));
     },
     [V.renameCollection]: async (b: RenameCollectionRequest) => {
       await requireDb(b.db);

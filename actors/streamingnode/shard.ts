@@ -238,6 +238,7 @@ export class Shard {
       for (const pk of f.deleted) k.deleted.add(pk);
       this.flushed.set(f.segmentId, k);
     }
+    await this.deps.wal.open(this.deps.walSubject);
     const last = await this.deps.wal.lastSeq(this.deps.walSubject);
     let entries = 0;
     await this.deps.wal.read(this.deps.walSubject, checkpoint + 1, last, (seq, bytes) => {

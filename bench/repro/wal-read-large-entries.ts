@@ -35,8 +35,13 @@ const main = async () => {
     const nc = await connect({ servers: nats.url });
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "WALTEST", subjects: ["wal.>"], storage: StorageType.File, max_msg_size: 8 << 20 });
-    const wal = new JetStreamWal(js, jsm, "WALTEST");
+    const wal = new JetStreamWal(
+      js,
+      jsm,
+      (subject) => (subject === "wal.1.0" ? "WALTEST" : undefined),
+      async (name, subject) => void (await jsm.streams.add({ name, subjects: [subject], storage: StorageType.File, max_msg_size: 8 << 20 })),
+    );
+    await wal.open("wal.1.0");
     const body = new Uint8Array(size).fill(7);
     let last = 0;
     for (let i = 0; i < entries; i++) last = await wal.append("wal.1.0", body, last);
