@@ -12,6 +12,7 @@
  * checkpoint has reached its `walTo`.
  */
 import type { Pk } from "../actors/streamingnode/protocol.ts";
+import type { IndexDefinition } from "./collection.ts";
 
 export type SegmentState = "Flushed" | "Indexed" | "Dropped";
 
@@ -62,6 +63,21 @@ export interface SegmentRecord {
   readonly createdAtMs: number;
   readonly droppedAtMs?: number;
 }
+
+/**
+ * Is a segment's built index the one `def` defines? Name, type, metric and params (in any key
+ * order) must all match: an index dropped and created again differently is built again.
+ */
+export const indexBuiltAs = (have: SegmentIndexInfo | undefined, def: IndexDefinition): boolean =>
+  have !== undefined &&
+  have.indexName === def.indexName &&
+  have.indexType === def.indexType &&
+  have.metricType === def.metricType &&
+  canonicalIndexParams(have.params) === canonicalIndexParams(def.params);
+
+/** Index params as a string that ignores key order. */
+export const canonicalIndexParams = (p: Readonly<Record<string, unknown>> | undefined): string =>
+  JSON.stringify(Object.entries(p ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
 /** Everything in the shard's WAL up to `seq` is in flushed segments and delta logs. */
 export interface ShardCheckpoint {

@@ -13,7 +13,7 @@ import { log } from "../../runtime/log.ts";
 import { publishTask } from "../../runtime/tasks.ts";
 import type { NatsHandles, NatsvecConfig } from "../../runtime/services.ts";
 import type { Storage } from "../../runtime/storage.ts";
-import { DEFAULT_COMPACTION, indexesToBuild, pickCompaction } from "./schedule.ts";
+import { DEFAULT_COMPACTION, indexDefKey, indexesToBuild, pickCompaction } from "./schedule.ts";
 import { RequestClient } from "../../runtime/client.ts";
 import { serveEndpoints, type ServedEndpoints } from "../../runtime/host.ts";
 import { ROOTCOORD_VERBS, type AllocIdsReply } from "../rootcoord/protocol.ts";
@@ -36,7 +36,7 @@ export const startDatacoord = (h: NatsHandles, storage: Storage, config: Natsvec
   const collections = new Map<number, CollectionRecord>();
   const collKeyToId = new Map<string, number>();
   const segments = new Map<string, SegmentRecord>();
-  /** (segment, field) pairs already queued in this term, so a watch storm queues each once. */
+  /** (segment, index definition) pairs already queued in this term, so a watch storm queues each once. */
   const queued = new Set<string>();
   const trimmedTo = new Map<string, number>();
   const checkpoints = new Map<string, number>(); // "c/shard" -> seq
@@ -55,7 +55,7 @@ export const startDatacoord = (h: NatsHandles, storage: Storage, config: Natsvec
     const coll = collections.get(seg.collectionId);
     if (!coll || !lease || lease.lost) return;
     for (const def of indexesToBuild(coll, seg)) {
-      const key = `${seg.segmentId}/${def.fieldName}/${def.indexName}`;
+      const key = `${seg.segmentId}/${indexDefKey(def)}`;
       if (queued.has(key)) continue;
       queued.add(key);
       await publishTask(h, { kind: "index", collectionId: seg.collectionId, segmentId: seg.segmentId, fieldName: def.fieldName, indexName: def.indexName }).catch(

@@ -17,6 +17,12 @@ describe("index scheduling", () => {
     expect(indexesToBuild(coll([hnsw]), seg({ rowCount: 0 }))).toEqual([]);
     // A changed definition (another type) needs a rebuild.
     expect(indexesToBuild(coll([{ ...hnsw, indexType: "IVF_FLAT" }]), seg({ indexes: built }))).toHaveLength(1);
+    // Dropped and created again under the same name with another metric or params: rebuilt too.
+    expect(indexesToBuild(coll([{ ...hnsw, metricType: "COSINE" }]), seg({ indexes: built }))).toHaveLength(1);
+    expect(indexesToBuild(coll([{ ...hnsw, params: { M: 32 } }]), seg({ indexes: built }))).toHaveLength(1);
+    // The same params in another key order are the same definition.
+    const withParams = { v: { ...built.v, params: { M: 16, efConstruction: 200 } } };
+    expect(indexesToBuild(coll([{ ...hnsw, params: { efConstruction: 200, M: 16 } }]), seg({ indexes: withParams }))).toEqual([]);
   });
 
   // Without index definitions a flushed segment is ready at once (served by exact search).

@@ -4,15 +4,16 @@
  */
 import type { IndexDefinition } from "../../schemas/collection.ts";
 import type { CollectionRecord } from "../../schemas/meta.ts";
-import { COMPACT_MAX_BYTES, COMPACT_MAX_ROWS, type SegmentRecord } from "../../schemas/segment.ts";
+import { canonicalIndexParams, COMPACT_MAX_BYTES, COMPACT_MAX_ROWS, indexBuiltAs, type SegmentRecord } from "../../schemas/segment.ts";
 
 export const indexesToBuild = (coll: CollectionRecord, seg: SegmentRecord): IndexDefinition[] => {
   if (seg.state === "Dropped" || seg.rowCount === 0) return [];
-  return coll.indexes.filter((def) => {
-    const have = seg.indexes[def.fieldName];
-    return !have || have.indexName !== def.indexName || have.indexType !== def.indexType;
-  });
+  return coll.indexes.filter((def) => !indexBuiltAs(seg.indexes[def.fieldName], def));
 };
+
+/** One index definition as a string: a definition dropped and created again differently gets another. */
+export const indexDefKey = (def: IndexDefinition): string =>
+  `${def.fieldName}/${def.indexName}/${def.indexType}/${def.metricType}/${canonicalIndexParams(def.params)}`;
 
 /** A segment is ready to be served by a query node once every defined index is built. */
 export const segmentReady = (coll: CollectionRecord, seg: SegmentRecord): boolean =>

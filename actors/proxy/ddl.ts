@@ -103,7 +103,7 @@ export const ddlHandlers: Record<string, Handler> = {
   },
   "collections.describe": async (body, ctx) => {
     const b = decodeRequest(Api.CollectionOnly, body);
-    return ok(await describeCollection(ctx, await ctx.cache.resolve(b.dbName, b.collectionName)));
+    return ok(await describeCollection(ctx, await ctx.cache.resolve(b.dbName, b.collectionName, true)));
   },
   "collections.list": async (body, ctx) => {
     const b = decodeRequest(Api.DatabaseOnly, body);
@@ -148,9 +148,9 @@ export const ddlHandlers: Record<string, Handler> = {
   },
   "collections.get_load_state": async (body, ctx) => {
     const b = decodeRequest(Api.PartitionsRequest, body);
-    const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
+    const rec = await ctx.cache.resolve(b.dbName, b.collectionName, true);
     for (const p of b.partitionNames ?? []) partitionId(rec, p);
-    return ok(await loadState(ctx, rec));
+    return ok(await loadState(ctx, rec, true));
   },
   "collections.compact": async (body, ctx) => {
     const b = decodeRequest(Api.CollectionOnly, body);

@@ -9,7 +9,7 @@ import { checkName, parseMetric } from "../../schemas/collectionCreate.ts";
 import { IndexNotFound, InvalidParameter, MissingParameter } from "../../schemas/errors.ts";
 import type { CollectionRecord } from "../../schemas/meta.ts";
 import { metaKeys } from "../../schemas/names.ts";
-import type { SegmentRecord, ShardCheckpoint } from "../../schemas/segment.ts";
+import { indexBuiltAs, type SegmentRecord, type ShardCheckpoint } from "../../schemas/segment.ts";
 import { decodeRequest } from "../../runtime/validate.ts";
 import type { ProxyContext } from "./context.ts";
 import type { Handler } from "./ddl.ts";
@@ -34,21 +34,20 @@ const committedSegments = async (ctx: ProxyContext, rec: CollectionRecord): Prom
  * holds its sources' rows, and from the moment it is committed those rows' index is the
  * result's (its sources stay, served, until it is indexed and loaded in their place).
  */
-export const indexProgress = (segments: readonly SegmentRecord[], def: Pick<IndexDefinition, "indexName" | "fieldName" | "indexType">) => {
+export const indexProgress = (segments: readonly SegmentRecord[], def: IndexDefinition) => {
   const replaced = new Set(segments.flatMap((r) => r.compactedFrom ?? []));
   let indexedRows = 0;
   let totalRows = 0;
   for (const s of segments) {
     if (replaced.has(s.segmentId)) continue;
     totalRows += s.rowCount;
-    const have = s.indexes[def.fieldName];
-    if (have && have.indexName === def.indexName && have.indexType === def.indexType) indexedRows += s.rowCount;
+    if (indexBuiltAs(s.indexes[def.fieldName], def)) indexedRows += s.rowCount;
   }
   return { indexedRows, totalRows, pendingRows: totalRows - indexedRows };
 };
 
-export const loadState = async (ctx: ProxyContext, rec: CollectionRecord) => {
-  const load = await ctx.cache.load(rec.id);
+export const loadState = async (ctx: ProxyContext, rec: CollectionRecord, fresh = false) => {
+  const load = await ctx.cache.load(rec.id, fresh);
   if (load && !load.loaded) return { loadState: "LoadStateNotLoad", loadProgress: 0 };
   try {
     const r = await ctx.client.call(ctx.h.names.role("querycoord", "any", "loadState"), { collectionId: rec.id }, { timeoutMs: 5_000, retry: false });
@@ -98,12 +97,12 @@ export const indexHandlers: Record<string, Handler> = {
   },
   "indexes.describe": async (body, ctx) => {
     const b = decodeRequest(Api.IndexRequest, body);
-    const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
+    const rec = await ctx.cache.resolve(b.dbName, b.collectionName, true);
     return { data: [await describeIndex(ctx, rec, b.indexName)] };
   },
   "indexes.list": async (body, ctx) => {
     const b = decodeRequest(Api.CollectionOnly, body);
-    const rec = await ctx.cache.resolve(b.dbName, b.collectionName);
+    const rec = await ctx.cache.resolve(b.dbName, b.collectionName, true);
     return { data: rec.indexes.map((i) => i.indexName) };
   },
   "indexes.drop": async (body, ctx) => {

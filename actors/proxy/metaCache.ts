@@ -85,13 +85,21 @@ export class MetaCache {
     return out;
   }
 
-  async load(collectionId: number): Promise<LoadRecord | undefined> {
-    return this.loads.get(collectionId) ?? (await this.meta.get<LoadRecord>(metaKeys.load(collectionId)))?.value;
+  /** The load record; `fresh` reads KV (reads that must see a load/release acknowledged a moment ago). */
+  async load(collectionId: number, fresh = false): Promise<LoadRecord | undefined> {
+    const cached = fresh ? undefined : this.loads.get(collectionId);
+    return cached ?? (await this.meta.get<LoadRecord>(metaKeys.load(collectionId)))?.value;
   }
 
-  /** Collection by name or alias; CollectionNotFound / DatabaseNotFound otherwise. */
-  async resolve(db: string | undefined, name: string): Promise<CollectionRecord> {
+  /**
+   * Collection by name or alias; CollectionNotFound / DatabaseNotFound otherwise. `fresh` reads
+   * KV instead of the watch-fed copy: DDL reads (describe, list indexes, load state) must see a
+   * change acknowledged a moment ago, which the watch may not have delivered yet (to this proxy
+   * or, behind a queue group, to any other). Data requests take the cached copy.
+   */
+  async resolve(db: string | undefined, name: string, fresh = false): Promise<CollectionRecord> {
     const dbName = db ?? DEFAULT_DATABASE;
+    if (fresh) return this.catalog.resolve(dbName, name);
     const hit = this.collections.get(metaKeys.collection(dbName, name));
     if (hit) return hit;
     const alias = this.aliases.get(metaKeys.alias(dbName, name));

@@ -234,7 +234,7 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
   const unloadQuietly = (handle: H) => pool.unload(handle).catch((e) => log.warn(`querynode ${me}: unloading an index failed: ${(e as Error).message}`));
 
   const freeHandles = async (seg: LoadedSegment<H>) => {
-    const handles: (H | undefined)[] = [...seg.indexes.values()].map((i) => i.handle);
+    const handles: (H | undefined)[] = [...seg.indexes.values(), ...seg.retiredIndexes.splice(0).map((handle) => ({ handle }))].map((i) => i.handle);
     const flats = [...seg.flats.values(), ...seg.retiredFlats.splice(0)];
     seg.indexes.clear();
     seg.flats.clear();
@@ -242,10 +242,11 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
     for (const handle of handles) if (handle !== undefined) await unloadQuietly(handle);
   };
 
-  /** Unload the FLATs a segment no longer uses, once no read holds it. */
-  const freeRetiredFlats = async (slot: Slot<H>) => {
+  /** Unload the FLATs and replaced indexes a segment no longer uses, once no read holds it. */
+  const freeRetired = async (slot: Slot<H>) => {
     const seg = slot.seg;
-    if (!seg || slot.readers > 0 || seg.retiredFlats.length === 0) return;
+    if (!seg || slot.readers > 0) return;
+    for (const handle of seg.retiredIndexes.splice(0)) await unloadQuietly(handle);
     for (const f of seg.retiredFlats.splice(0)) {
       const handle = await f.catch(() => undefined);
       if (handle === undefined) continue;
@@ -262,7 +263,7 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
       seg.flats.delete(key);
       seg.retiredFlats.push(p);
     }
-    void freeRetiredFlats(slot);
+    void freeRetired(slot);
   };
 
   /** Metric of the FLAT an unindexed field's vectors go into at load: the field's index definition, else the proxy's default. */
@@ -307,7 +308,7 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
         const field = indexed[i]!.name;
         const info = rec.indexes[field]!;
         const handle = await loadIndexObject(info.object);
-        seg.indexes.set(field, { handle, fieldName: field, indexType: handle.type, metric: handle.metric, sizeBytes: handle.memoryBytes });
+        seg.indexes.set(field, { handle, fieldName: field, indexType: handle.type, metric: handle.metric, sizeBytes: handle.memoryBytes, builtAtMs: info.builtAtMs });
         if (handle.count !== seg.rowCount)
           throw new ChecksumMismatch(info.object, `index covers ${handle.count} rows, segment ${id} has ${seg.rowCount}`);
       }
@@ -352,12 +353,17 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
     void addIndexes(slot, latest);
   };
 
-  /** A loaded segment's record gained an index (built after it was loaded): load it alongside. */
+  /**
+   * A loaded segment's record gained an index (built after it was loaded), or one was rebuilt
+   * (the definition was dropped and created again, e.g. with another metric): load it, then
+   * serve with it in place of the FLATs or the old index.
+   */
   const addIndexes = async (slot: Slot<H>, rec: SegmentRecord) => {
     const seg = slot.seg;
     if (!seg || slot.retired) return;
     for (const [field, info] of Object.entries(rec.indexes)) {
-      if (seg.indexes.has(field) || slot.indexing.has(field)) continue;
+      const have = seg.indexes.get(field);
+      if ((have && have.builtAtMs === info.builtAtMs) || slot.indexing.has(field)) continue;
       slot.indexing.add(field);
       try {
         const handle = await loadIndexObject(info.object);
@@ -366,10 +372,12 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
           if (!slot.retired) log.error(`querynode ${me}: index ${info.object} covers ${handle.count} rows, segment ${seg.segmentId} has ${seg.rowCount}; not used`);
           continue;
         }
-        seg.indexes.set(field, { handle, fieldName: field, indexType: handle.type, metric: handle.metric, sizeBytes: handle.memoryBytes });
+        const old = seg.indexes.get(field);
+        seg.indexes.set(field, { handle, fieldName: field, indexType: handle.type, metric: handle.metric, sizeBytes: handle.memoryBytes, builtAtMs: info.builtAtMs });
+        if (old) seg.retiredIndexes.push(old.handle);
         retireFlats(slot, field);
         slot.bytes = seg.memoryBytes();
-        log.info(`querynode ${me}: added the ${handle.type} index of field '${field}' to segment ${seg.segmentId}`);
+        log.info(`querynode ${me}: ${old ? "replaced the index of field" : "added the index of field"} '${field}' of segment ${seg.segmentId} (${handle.type})`);
       } catch (e) {
         log.error(`querynode ${me}: loading index ${info.object} of segment ${seg.segmentId} failed (the segment is searched exactly meanwhile)`, e);
       } finally {
@@ -539,7 +547,7 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
       release: () => {
         for (const s of held) {
           s.readers--;
-          if (s.readers === 0 && s.seg) void (s.retired ? freeHandles(s.seg) : freeRetiredFlats(s));
+          if (s.readers === 0 && s.seg) void (s.retired ? freeHandles(s.seg) : freeRetired(s));
         }
       },
     };

@@ -146,9 +146,10 @@ export const searchSegments = async <H>(
       // No filter: the cached complement of the deleted flags (or none at all), no per-row pass.
       const { allow, count } = filter === undefined ? { allow: seg.liveRowBits(), count: seg.liveRows } : await allowedRows(seg, filter);
       if (count === 0 || req.k === 0) return req.queries.map(() => []);
-      const index = seg.indexes.get(req.field);
-      if (index && index.metric !== req.metric)
-        throw new InvalidParameter({ message: `metric type ${req.metric} does not match the index of field '${req.field}' (${index.metric})` });
+      // The proxy checked the metric against the field's current index definition. A loaded index
+      // of another metric is stale (dropped, or replaced and not yet rebuilt here): search exactly.
+      const loaded = seg.indexes.get(req.field);
+      const index = loaded && loaded.metric === req.metric ? loaded : undefined;
       // The bitset pre-filters inside the worker; for very selective filters the
       // index scans the allowed rows exactly there (HNSW: bruteForceLimit).
       const bits = count === seg.rowCount ? undefined : allow;

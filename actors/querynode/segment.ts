@@ -42,6 +42,8 @@ export interface LoadedIndex<H> {
   readonly indexType: string;
   readonly metric: string;
   readonly sizeBytes: number;
+  /** When the segment record's index was built: a record with another one means a rebuilt index. */
+  readonly builtAtMs?: number;
 }
 
 export class LoadedSegment<H = unknown> {
@@ -56,6 +58,8 @@ export class LoadedSegment<H = unknown> {
   readonly flats = new Map<string, Promise<H>>();
   /** FLAT indexes no longer used (their field got an index), unloaded once no read holds the segment. */
   readonly retiredFlats: Promise<H>[] = [];
+  /** Indexes replaced by a rebuilt one, unloaded once no read holds the segment. */
+  readonly retiredIndexes: H[] = [];
   /** Bytes held in the pool for this segment besides its indexes (its FLATs). */
   extraBytes = 0;
   /** Delta log objects already applied. */

@@ -185,7 +185,31 @@ describe("indexes API (typed client)", () => {
     expect(await client.indexes.list({ collectionName })).toEqual([]);
     await expect(client.indexes.describe({ collectionName, indexName: "v_hnsw" })).rejects.toMatchObject({ code: 700 });
     await exact();
-  }, 90_000);
+    // Without an index the default metric is COSINE: the segments' dropped L2 graphs must not
+    // answer it (they did, with a metric mismatch error); the answer is an exact COSINE search.
+    const exactCosine = async (params?: Record<string, number>) => {
+      const r = await client.entities.search({ collectionName, data: q, limit: 5, ...(params ? { searchParams: { params } } : {}) });
+      q.forEach((qv, i) =>
+        expect(r.data.slice(i * 5, i * 5 + 5).map((x) => x.id)).toEqual(bruteForce(rows.map((x) => ({ id: x.id, v: x.vector })), qv, "COSINE", 5).map((x) => x.id)),
+      );
+    };
+    await exactCosine();
+    // Created again under the same name with another metric: every segment is rebuilt (not kept
+    // as built because the name and type match), and the query nodes swap the new graphs in.
+    await client.indexes.create({ collectionName, indexParams: [{ fieldName: "v", indexName: "v_hnsw", indexType: "HNSW", metricType: "COSINE", params: { M: 8, efConstruction: 64 } }] });
+    const id = (await client.collections.describe({ collectionName })).collectionID as number;
+    await waitFor(
+      async () => {
+        const x = await client.indexes.describe({ collectionName, indexName: "v_hnsw" });
+        const { segments } = await segmentsOf(cluster.get().nats.url, id);
+        const live = segments.filter((s) => s.state !== "Dropped");
+        const rebuilt = live.length > 0 && live.every((s) => s.indexes.v?.metricType === "COSINE");
+        return rebuilt && x.metricType === "COSINE" && x.indexedRows === 2_500 && x.pendingRows === 0 ? x : undefined;
+      },
+      { timeoutMs: 60_000, what: "index v_hnsw rebuilt with COSINE on every sealed segment" },
+    );
+    await exactCosine({ ef: 200 });
+  }, 120_000);
 });
 
 describe("compaction", () => {
