@@ -16,10 +16,13 @@ import { delimiter, join, resolve as resolvePath } from "node:path";
  * Go runtime memory limit of a nats-server natsvec starts, unless the environment sets GOMEMLIMIT.
  * nats-server keeps what it has read (segment and index objects streamed to a query node, WAL
  * ranges to a datanode) in Go's heap until the runtime gets round to returning it: after a 1M x 128
- * restart it sat at ~390 MiB resident; with this soft limit, ~130 MiB, with no measurable cost to
- * ingest or load times (bench/README.md). Soft: above it Go collects more often, never fails.
+ * restart it sat at ~390 MiB resident without a limit, ~125 MiB at 128MiB. Reading a 650 MB
+ * object back (bench/repro/nats-server-memory.ts; resident 5 s later / CPU for the read): 128MiB
+ * 123 MiB / 1.5 s, 96MiB 100 MiB / 1.7 s, 80MiB 85 MiB / 2.2 s, 64MiB 70 MiB / 5.4 s (the
+ * collector thrashes below the read's working set). 96MiB: no measurable cost to ingest.
+ * Soft: above it Go collects more often, never fails.
  */
-export const NATS_SERVER_GOMEMLIMIT = "128MiB";
+export const NATS_SERVER_GOMEMLIMIT = "96MiB";
 
 /** The environment nats-server runs with: ours, plus GOMEMLIMIT unless already set. */
 export const natsServerEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
