@@ -5,12 +5,13 @@
       "sources": ["native/heap.c"]
     },
     {
-      # Multi-threaded HNSW builds (native/hnsw_build.cc), compiled against hnswlib-node's own copy of
+      # Multi-threaded HNSW builds (native/hnsw_build.cc) and read-only loaded indexes for searching
+      # (native/hnsw_search.cc; helpers both share in native/hnsw_napi.h), compiled against hnswlib-node's own copy of
       # the hnswlib headers with the flags hnswlib-node's addon uses (node-gyp's defaults: -O3, gnu++17;
       # exceptions on, no -march: SSE kernels only, like hnswlib-node), so the files it writes and the
       # distances it computes match hnswlib-node's exactly.
       "target_name": "natsvec_hnsw",
-      "sources": ["native/hnsw_build.cc"],
+      "sources": ["native/hnsw_build.cc", "native/hnsw_search.cc"],
       "include_dirs": ["node_modules/hnswlib-node/src/hnswlib"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],

@@ -5,13 +5,16 @@
  * thread. hnswlib's addPoint is safe to call concurrently for distinct labels
  * (per-element link locks plus a global lock for entry-point changes), which
  * is how its Python bindings build in parallel. This addon does the same over
- * a Float32Array of rows, then writes hnswlib's own file, which hnswlib-node's
- * readIndexSync loads: it is compiled against hnswlib-node's copy of the
- * hnswlib headers (binding.gyp) with the same flags, so the file format, the
- * distance kernels and the "cosine" normalization match bit for bit. With one
- * thread the result is byte-identical to an addPoint loop in hnswlib-node.
+ * a Float32Array of rows, then writes hnswlib's own file, which natsvec loads
+ * into the same addon's read-only index (native/hnsw_search.cc) or, without
+ * it, hnswlib-node's readIndexSync: it is compiled against hnswlib-node's copy
+ * of the hnswlib headers (binding.gyp) with the same flags, so the file format,
+ * the distance kernels and the "cosine" normalization match bit for bit. With
+ * one thread the result is byte-identical to an addPoint loop in hnswlib-node.
+ * (Argument parsing and error handling shared with hnsw_search.cc: hnsw_napi.h.)
  *
- * JavaScript API (a builder is an opaque external; labels are row numbers):
+ * JavaScript API (a builder is an opaque external; labels are row numbers; the read-only index's
+ * functions are under exports.readOnly, see hnsw_search.cc):
  *   create(space: "l2" | "ip" | "cosine", dim, maxElements, M, efConstruction, seed) -> builder
  *   add(builder, vectors: Float32Array, from, to, threads) -> max threads seen inserting at once
  *       inserts rows from..to-1 of `vectors` (row i = vectors[i*dim..(i+1)*dim)) under labels from..to-1,
@@ -25,29 +28,16 @@
  * lock, as in its Python bindings: with several threads the level draws, like the insertion order, are
  * not reproducible; with one thread they are.
  */
-#include <node_api.h>
+#include "hnsw_napi.h"
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <cstring>
 #include <exception>
-#include <memory>
 #include <mutex>
-#include <new>
-#include <numeric>
-#include <stdexcept>
-#include <string>
-#include <sys/stat.h>
 #include <thread>
-#include <vector>
 
-// hnswlib's headers as shipped, minus their warnings (unsigned "< 0" checks, unused CPU-feature probes).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#include "hnswlib.h"
-#pragma GCC diagnostic pop
+using namespace natsvec;
 
 namespace {
 
@@ -59,80 +49,13 @@ struct Builder {
   bool normalize = false;
 };
 
-/* hnswlib-node's normalizePoint (src/addon.cc), the same float operations in the same order. */
-void normalizePoint(std::vector<float>& vec) {
-  const size_t dim = vec.size();
-  const float norm = std::sqrt(std::fabs(std::inner_product(vec.begin(), vec.end(), vec.begin(), 0.0f)));
-  if (norm > 0.0f) {
-    for (size_t i = 0; i < dim; i++) vec[i] /= norm;
-  }
-}
+const napi_type_tag builderTag = {0x6e617473766563ull, 0x6275696c646572ull};  // "natsvec" "builder"
 
-/* A JavaScript exception carrying `message`; the napi functions below return nullptr after it. */
-struct JsError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-void check(napi_env env, napi_status status, const char* what) {
-  if (status != napi_ok) throw JsError(std::string("natsvec_hnsw: ") + what);
-}
-
-std::vector<napi_value> args(napi_env env, napi_callback_info info, size_t expected) {
-  size_t argc = expected;
-  std::vector<napi_value> argv(expected);
-  check(env, napi_get_cb_info(env, info, &argc, argv.data(), nullptr, nullptr), "cannot read arguments");
-  if (argc < expected) throw JsError("natsvec_hnsw: expected " + std::to_string(expected) + " arguments, got " + std::to_string(argc));
-  return argv;
-}
-
-/* A non-negative integer argument (JavaScript numbers are doubles). */
-size_t sizeArg(napi_env env, napi_value v, const char* name) {
-  double d = 0;
-  if (napi_get_value_double(env, v, &d) != napi_ok || !std::isfinite(d) || d < 0 || d != std::floor(d) || d > 9007199254740991.0)
-    throw JsError(std::string("natsvec_hnsw: ") + name + " must be a non-negative integer");
-  return static_cast<size_t>(d);
-}
-
-std::string stringArg(napi_env env, napi_value v, const char* name) {
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok) throw JsError(std::string("natsvec_hnsw: ") + name + " must be a string");
-  std::string s(len, '\0');
-  check(env, napi_get_value_string_utf8(env, v, s.data(), len + 1, &len), "cannot read a string");
-  return s;
-}
-
-Builder* builderArg(napi_env env, napi_value v) {
-  void* data = nullptr;
-  napi_valuetype type;
-  if (napi_typeof(env, v, &type) != napi_ok || type != napi_external || napi_get_value_external(env, v, &data) != napi_ok || data == nullptr)
-    throw JsError("natsvec_hnsw: not a builder");
-  return static_cast<Builder*>(data);
-}
+Builder* builderArg(napi_env env, napi_value v) { return static_cast<Builder*>(externalArg(env, v, builderTag, "builder")); }
 
 hnswlib::HierarchicalNSW<float>& liveIndex(Builder* b) {
   if (!b->index) throw JsError("natsvec_hnsw: the builder was released");
   return *b->index;
-}
-
-/* Runs `body`, turning any C++ exception into a pending JavaScript error (nullptr result). */
-template <typename F>
-napi_value guarded(napi_env env, F&& body) {
-  try {
-    return body();
-  } catch (const JsError& e) {
-    napi_throw_error(env, nullptr, e.what());
-  } catch (const std::bad_alloc&) {
-    napi_throw_error(env, nullptr, "natsvec_hnsw: out of memory");
-  } catch (const std::exception& e) {
-    napi_throw_error(env, nullptr, (std::string("Hnswlib Error: ") + e.what()).c_str());
-  }
-  return nullptr;
-}
-
-napi_value number(napi_env env, double v) {
-  napi_value out;
-  check(env, napi_create_double(env, v, &out), "cannot create a number");
-  return out;
 }
 
 void finalizeBuilder(napi_env, void* data, void*) { delete static_cast<Builder*>(data); }
@@ -150,18 +73,12 @@ napi_value Create(napi_env env, napi_callback_info info) {
     if (maxElements > 0xffffffffu) throw JsError("natsvec_hnsw: maxElements must fit in 32 bits");
     auto b = std::make_unique<Builder>();
     b->dim = dim;
-    // As hnswlib-node: "cosine" is the inner-product space over normalized points.
-    if (space == "l2") b->space = std::make_unique<hnswlib::L2Space>(dim);
-    else if (space == "ip" || space == "cosine") b->space = std::make_unique<hnswlib::InnerProductSpace>(dim);
-    else throw JsError("natsvec_hnsw: unknown space '" + space + "'");
+    b->space = makeSpace(space, dim);
     b->normalize = space == "cosine";
     // hnswlib-node's initIndex passes its arguments as uint32 (seed included) and allowReplaceDeleted = false.
     b->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(b->space.get(), maxElements, M, efConstruction,
                                                                   static_cast<size_t>(static_cast<uint32_t>(seed)), false);
-    napi_value out;
-    check(env, napi_create_external(env, b.get(), finalizeBuilder, nullptr, &out), "cannot create the builder");
-    b.release();
-    return out;
+    return newExternal(env, std::move(b), builderTag, finalizeBuilder);
   });
 }
 
@@ -170,21 +87,15 @@ napi_value Add(napi_env env, napi_callback_info info) {
     auto argv = args(env, info, 5);
     Builder* b = builderArg(env, argv[0]);
     auto& index = liveIndex(b);
-    bool isTyped = false;
-    check(env, napi_is_typedarray(env, argv[1], &isTyped), "cannot inspect vectors");
-    if (!isTyped) throw JsError("natsvec_hnsw: vectors must be a Float32Array");
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    check(env, napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr), "cannot read vectors");
-    if (type != napi_float32_array) throw JsError("natsvec_hnsw: vectors must be a Float32Array");
+    const auto vectors = typedArrayArg<const float>(env, argv[1], napi_float32_array, "vectors must be a Float32Array");
+    const float* rows = vectors.first;
+    const size_t length = vectors.second;
     const size_t from = sizeArg(env, argv[2], "from");
     const size_t to = sizeArg(env, argv[3], "to");
     size_t threads = std::min<size_t>(sizeArg(env, argv[4], "threads"), 256);
     const size_t dim = b->dim;
     if (from > to || to > length / dim) throw JsError("natsvec_hnsw: rows [" + std::to_string(from) + ", " + std::to_string(to) + ") out of range");
     if (to > 0xffffffffu) throw JsError("natsvec_hnsw: row numbers must fit in 32 bits");
-    const float* rows = static_cast<const float*>(data);
     const bool normalize = b->normalize;
 
     std::atomic<size_t> next{from};
@@ -252,12 +163,7 @@ napi_value Save(napi_env env, napi_callback_info info) {
     auto argv = args(env, info, 2);
     auto& index = liveIndex(builderArg(env, argv[0]));
     const std::string path = stringArg(env, argv[1], "path");
-    index.saveIndex(path);
-    // saveIndex does not report write errors (a full disk): compare what landed with what it meant to write.
-    struct stat st;
-    const size_t expected = index.indexFileSize();
-    if (stat(path.c_str(), &st) != 0 || static_cast<size_t>(st.st_size) != expected)
-      throw JsError("natsvec_hnsw: writing " + path + " failed (expected " + std::to_string(expected) + " bytes)");
+    const size_t expected = saveIndexChecked(index, path);
     return number(env, static_cast<double>(expected));
   });
 }
@@ -275,14 +181,8 @@ napi_value Release(napi_env env, napi_callback_info info) {
 }  // namespace
 
 NAPI_MODULE_INIT() {
-  const struct {
-    const char* name;
-    napi_callback fn;
-  } fns[] = {{"create", Create}, {"add", Add}, {"save", Save}, {"release", Release}};
-  for (const auto& f : fns) {
-    napi_value fn;
-    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &fn);
-    napi_set_named_property(env, exports, f.name, fn);
-  }
+  static const NamedFunction fns[] = {{"create", Create}, {"add", Add}, {"save", Save}, {"release", Release}};
+  exportFunctions(env, exports, fns, sizeof fns / sizeof fns[0]);
+  exportReadOnly(env, exports);
   return exports;
 }

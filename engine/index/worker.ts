@@ -6,7 +6,7 @@
  */
 import { collectGarbage } from "../../runtime/gc.ts";
 import { parentPort, workerData } from "node:worker_threads";
-import { buildIndexBytes, FlatIndex, loadIndex, loadIndexFile } from "./index.ts";
+import { buildIndexBytes, FlatIndex, HnswIndex, loadIndex, loadIndexFile } from "./index.ts";
 import { setCheckpoint } from "./kernels.ts";
 import { IndexParamError, type VectorIndex } from "./types.ts";
 import { CRASH_EXIT_CODE, type PackedResults, type SearchBatchOutcome, type SearchItem, type WorkerRequest, type WorkerResponse } from "./pool.ts";
@@ -50,8 +50,11 @@ const searchOne = (req: SearchItem): PackedResults => {
   const nq = req.queries.length / dim;
   const queries = Array.from({ length: nq }, (_, i) => req.queries.subarray(i * dim, (i + 1) * dim));
   const bits = req.allow;
-  const allow = bits === undefined ? undefined : (row: number): boolean => row < bits.length && bits[row] !== 0;
-  const res = idx.search(queries, req.k, req.params, allow);
+  // HNSW takes the bitset itself (the read-only index reads it natively); the others ask a predicate.
+  const res =
+    idx instanceof HnswIndex
+      ? idx.search(queries, req.k, req.params, bits)
+      : idx.search(queries, req.k, req.params, bits === undefined ? undefined : (row: number): boolean => row < bits.length && bits[row] !== 0);
   const counts = new Int32Array(nq);
   let total = 0;
   res.forEach((r, i) => {
@@ -112,7 +115,9 @@ const handle = (req: WorkerRequest): { value: unknown; transfer: ArrayBuffer[] }
       return { value: outcomes, transfer };
     }
     case "unload": {
+      const idx = indexes.get(req.handle);
       indexes.delete(req.handle);
+      if (idx instanceof HnswIndex) idx.release();
       collect();
       return { value: undefined, transfer: [] };
     }
