@@ -18,7 +18,7 @@ import { metaKeys, objectNames } from "../../schemas/names.ts";
 import type { LoadRecord, SegmentRecord, ServingView, ShardCheckpoint } from "../../schemas/segment.ts";
 import { encodeSegment } from "../../engine/binlog.ts";
 import type { RowBatch } from "../../engine/columns.ts";
-import { buildIndex } from "../../engine/index/index.ts";
+import { buildIndex, loadIndex } from "../../engine/index/index.ts";
 import { distance, type Metric } from "../../engine/search.ts";
 import { fld, makeSchema, rng } from "../../engine/testkit.ts";
 import { ObjectStoreBlobs, type BlobStore } from "../../runtime/blob.ts";
@@ -430,7 +430,8 @@ describe("querycoord + querynode", () => {
     const idx = (await storage.meta.get<SegmentRecord>(metaKeys.segment(C, 1005)))!.value.indexes.vec!;
     const scalarBytes = ROWS * (1 + 8 + 4 + 8 + 4 + 8); // deleted, insertTs, rowOfSorted, id, tag, sortedPks
     const st = (await segStats(1005))!;
-    const hnswBytes = idx.sizeBytes + ROWS * 96 + 65536 * 40; // engine/index/hnsw.ts memoryBytes: hnswlib's file (≈ the object less its header) + overheads
+    // the index's own account of itself (engine/index/hnsw.ts memoryBytes), loaded here the way the query node loads it
+    const hnswBytes = loadIndex((await new ObjectStoreBlobs(storage.segments).get(idx.object))!).memoryBytes();
     expect(st.memoryBytes).toBeGreaterThan(scalarBytes + hnswBytes - 1024); // a main-thread copy of the vectors would add ROWS * DIM * 4 = 6400
     expect(st.memoryBytes).toBeLessThanOrEqual(scalarBytes + hnswBytes);
     await drop([1005]);
