@@ -1030,9 +1030,19 @@ const runScenario = async (spec: Spec, opts: Options) => {
       errors: Object.fromEntries(errorsSeen),
     };
     const restartedRss = rssOf(natsvec.pid);
+    const restartedNatsRss = rssOf(nats.pid);
     if (restartedRss) {
       memoryTargetFig(`natsvec RSS after kill -9 + restart, ${n} rows loaded from the Object Store (fresh process)`, restartedRss.rss, `peak ${fmtBytes(restartedRss.peak)}`);
       raw.memoryRestarted = restartedRss;
+    }
+    if (restartedRss && restartedNatsRss) {
+      // The issue's figure: every process of the deployment (nats-server served the segment and index objects).
+      memoryTargetFig(
+        `natsvec + nats-server RSS after kill -9 + restart (all processes)`,
+        restartedRss.rss + restartedNatsRss.rss,
+        `nats-server ${fmtBytes(restartedNatsRss.rss)} (peak ${fmtBytes(restartedNatsRss.peak)})`,
+      );
+      raw.natsMemoryRestarted = restartedNatsRss;
     }
   } catch (e) {
     failed(phase, e);

@@ -1,5 +1,6 @@
 /**
- * Vector indexes for sealed segments: FLAT (exact), HNSW (hnswlib-node),
+ * Vector indexes for sealed segments: FLAT (exact), HNSW (hnswlib's graph: built and
+ * loaded by natsvec's addon, hnswlib-node without it),
  * IVF_FLAT and IVF_SQ8 (k-means in TypeScript), a common serialized format,
  * and a worker-thread pool (pool.ts) so builds and searches stay off the
  * caller's event loop.
