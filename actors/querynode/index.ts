@@ -111,6 +111,8 @@ interface Slot<H> {
   retired: boolean;
   /** Fields whose index is being added after the load. */
   readonly indexing: Set<string>;
+  /** A record with a newer build of a field that was being added: taken up when that finishes. */
+  newerRecord?: SegmentRecord;
 }
 
 class MemoryBudgetExceeded extends Error {}
@@ -363,7 +365,11 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
     if (!seg || slot.retired) return;
     for (const [field, info] of Object.entries(rec.indexes)) {
       const have = seg.indexes.get(field);
-      if ((have && have.builtAtMs === info.builtAtMs) || slot.indexing.has(field)) continue;
+      if (have && have.builtAtMs === info.builtAtMs) continue;
+      if (slot.indexing.has(field)) {
+        slot.newerRecord = rec; // rebuilt while the previous build loads: load this one after it
+        continue;
+      }
       slot.indexing.add(field);
       try {
         const handle = await loadIndexObject(info.object);
@@ -383,6 +389,11 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
       } finally {
         slot.indexing.delete(field);
       }
+    }
+    const next = slot.newerRecord;
+    if (next && slot.indexing.size === 0) {
+      slot.newerRecord = undefined;
+      await addIndexes(slot, next);
     }
   };
 
