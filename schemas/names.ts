@@ -32,6 +32,7 @@ export const ROLES: readonly Role[] = ["rootcoord", "streamingnode", "proxy"];
 export const names = (root: string = DEFAULT_ROOT) => {
   const stream = (base: string) => (root === DEFAULT_ROOT ? base : `${base}_${root.toUpperCase().replace(/[^A-Z0-9_]/g, "_")}`);
   const walPrefix = `${root}.wal.`;
+  const walStream = (collectionId: number | string, shard: number | string) => stream(`${STREAM_WAL}_${collectionId}_${shard}`);
   return {
     root,
     /** Public API subject: `<root>.api.v2.<category>.<action>`. */
@@ -60,12 +61,12 @@ export const names = (root: string = DEFAULT_ROOT) => {
      * the subject's (which nats-server 2.9 answers by loading the subject's last message: 2-8 ms
      * per 540 KB append, growing with the stream).
      */
-    walStream: (collectionId: number, shard: number) => stream(`${STREAM_WAL}_${collectionId}_${shard}`),
+    walStream: (collectionId: number, shard: number) => walStream(collectionId, shard),
     /** The stream of a WAL subject made by `wal`, or undefined for any other subject. */
     walStreamOf: (subject: string): string | undefined => {
       if (!subject.startsWith(walPrefix)) return undefined;
       const m = /^(\d+)\.(\d+)$/.exec(subject.slice(walPrefix.length));
-      return m ? stream(`${STREAM_WAL}_${m[1]}_${m[2]}`) : undefined;
+      return m ? walStream(m[1]!, m[2]!) : undefined;
     },
     tasksAll: () => `${root}.tasks.>`,
     /** Work-queue subject of a task: lane "data" (flush, compact: datanodes) or "index" (indexnodes). */

@@ -9,7 +9,7 @@
  */
 import { ConsistencyTimeout, InvalidParameter, StaleView, Unexpected } from "../../schemas/errors.ts";
 import { metaKeys } from "../../schemas/names.ts";
-import type { SegmentRecord, ServingView, ShardCheckpoint, ViewSegment } from "../../schemas/segment.ts";
+import type { SegmentIndexInfo, SegmentRecord, ServingView, ShardCheckpoint, ViewSegment } from "../../schemas/segment.ts";
 import type { CollectionSchema, FieldSchema } from "../../schemas/collection.ts";
 import { ChecksumMismatch, decodeDeltaLog, decodeFieldLog } from "../../engine/binlog.ts";
 import type { Column } from "../../engine/columns.ts";
@@ -33,7 +33,7 @@ import type { Storage } from "../../runtime/storage.ts";
 import { SHARD_VERBS, type PositionReply, type PositionRequest } from "../streamingnode/protocol.ts";
 import { ShardFollower } from "./follower.ts";
 import { querySegments, searchSegments } from "./read.ts";
-import { decodeSegmentSliced, LoadedSegment, vectorLogBytes } from "./segment.ts";
+import { decodeSegmentSliced, LoadedSegment, vectorLogBytes, type LoadedIndex } from "./segment.ts";
 import {
   QUERYNODE_VERBS,
   type QnQueryReply,
@@ -233,10 +233,20 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
     return n;
   };
 
+  /** A segment's loaded index of `field`, built as its record's `info` says. */
+  const loadedIndex = (field: string, handle: H, info: SegmentIndexInfo): LoadedIndex<H> => ({
+    handle,
+    fieldName: field,
+    indexType: handle.type,
+    metric: handle.metric,
+    sizeBytes: handle.memoryBytes,
+    builtAtMs: info.builtAtMs,
+  });
+
   const unloadQuietly = (handle: H) => pool.unload(handle).catch((e) => log.warn(`querynode ${me}: unloading an index failed: ${(e as Error).message}`));
 
   const freeHandles = async (seg: LoadedSegment<H>) => {
-    const handles: (H | undefined)[] = [...seg.indexes.values(), ...seg.retiredIndexes.splice(0).map((handle) => ({ handle }))].map((i) => i.handle);
+    const handles: (H | undefined)[] = [...[...seg.indexes.values()].map((i) => i.handle), ...seg.retiredIndexes.splice(0)];
     const flats = [...seg.flats.values(), ...seg.retiredFlats.splice(0)];
     seg.indexes.clear();
     seg.flats.clear();
@@ -310,7 +320,7 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
         const field = indexed[i]!.name;
         const info = rec.indexes[field]!;
         const handle = await loadIndexObject(info.object);
-        seg.indexes.set(field, { handle, fieldName: field, indexType: handle.type, metric: handle.metric, sizeBytes: handle.memoryBytes, builtAtMs: info.builtAtMs });
+        seg.indexes.set(field, loadedIndex(field, handle, info));
         if (handle.count !== seg.rowCount)
           throw new ChecksumMismatch(info.object, `index covers ${handle.count} rows, segment ${id} has ${seg.rowCount}`);
       }
@@ -379,7 +389,7 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
           continue;
         }
         const old = seg.indexes.get(field);
-        seg.indexes.set(field, { handle, fieldName: field, indexType: handle.type, metric: handle.metric, sizeBytes: handle.memoryBytes, builtAtMs: info.builtAtMs });
+        seg.indexes.set(field, loadedIndex(field, handle, info));
         if (old) seg.retiredIndexes.push(old.handle);
         retireFlats(slot, field);
         slot.bytes = seg.memoryBytes();

@@ -469,10 +469,7 @@ export class HnswIndex implements VectorIndex {
     const { dim, metric } = this;
     const qs = metric === "COSINE" ? queries.map(normalized) : queries;
     const heaps = qs.map(() => new TopK(k));
-    for (let from = 0; from < rows.length; from += POINT_CHUNK) {
-      checkpoint();
-      const chunk = Int32Array.from(rows.slice(from, from + POINT_CHUNK));
-      const points = this.graph.points(chunk);
+    for (const { rows: chunk, points } of this.pointChunks(rows)) {
       for (let i = 0; i < chunk.length; i++) {
         const row = chunk[i]!;
         const off = i * dim;
@@ -500,12 +497,17 @@ export class HnswIndex implements VectorIndex {
     const { dim } = this;
     checkRows(rows, this.count);
     const out = new Float32Array(rows.length * dim);
+    for (const { from, points } of this.pointChunks(rows)) out.set(points, from * dim);
+    return out;
+  }
+
+  /** The stored points of `rows` in chunks of POINT_CHUNK rows, checking for stop requests between chunks. */
+  private *pointChunks(rows: ArrayLike<number>): Generator<{ from: number; rows: Int32Array; points: Float32Array }> {
     for (let from = 0; from < rows.length; from += POINT_CHUNK) {
       checkpoint();
       const chunk = Int32Array.from({ length: Math.min(POINT_CHUNK, rows.length - from) }, (_, i) => rows[from + i]!);
-      out.set(this.graph.points(chunk), from * dim);
+      yield { from, rows: chunk, points: this.graph.points(chunk) };
     }
-    return out;
   }
 
   serialize(): Uint8Array {
