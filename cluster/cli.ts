@@ -13,6 +13,7 @@ import { defaultConfig, openNats, type NatsvecConfig } from "../runtime/services
 import { openStorage } from "../runtime/storage.ts";
 import { listNodes } from "../runtime/registry.ts";
 import { log, setLogLevel, type LogLevel } from "../runtime/log.ts";
+import { tuneHeapGrowth } from "../runtime/gc.ts";
 import { findNatsServer, NATS_SERVER_MISSING_HELP, startNatsServer, type RunningNatsServer } from "./natsServer.ts";
 import { RUNNABLE_ROLES, startNode, type RunnableRole, type RunningNode } from "./node.ts";
 
@@ -186,6 +187,7 @@ const status = async (v: Record<string, string | boolean | undefined>) => {
 };
 
 const main = async () => {
+  tuneHeapGrowth();
   let parsed;
   try {
     parsed = parseArgs({

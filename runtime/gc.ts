@@ -70,3 +70,19 @@ export const collectGarbage = (): void => {
   }, LATE_TRIM_MS);
   lateTrim.unref();
 };
+
+/**
+ * How far V8 lets the old generation grow past what survived the last full collection before it
+ * starts the next one: 300% (limit = 4x live). V8's own factor adapts between 1.1x and 4x and,
+ * with natsvec's small JS heap (~25 MB; vectors and graphs live outside it), settles low: an
+ * insert stream of 540 KB batches then runs a full mark-compact every ~8 batches, whose concurrent
+ * marking cost more CPU than the rest of the insert path (natsvec CPU 9.7 -> 6.6 ms per batch,
+ * 11 -> 3-4 full GCs per 100 batches, memory after a 1M restart unchanged; see
+ * bench/repro/ingest-floor.ts). The flag is read whenever V8 computes the next limit, so setting
+ * it at start-up is enough (no node command-line flag needed).
+ */
+export const HEAP_GROWING_PERCENT = 300;
+
+export const tuneHeapGrowth = (): void => {
+  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+};
