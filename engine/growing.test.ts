@@ -177,4 +177,32 @@ describe("GrowingSegment", () => {
     seg.append(batchOf(3, 100), 2n);
     expect(seg.memoryBytes()).toBeGreaterThan(m1 + 100 * 3 * 4);
   });
+  // Proves staged rows are invisible until committed, commit in order, and survive a capacity and
+  // chunk growth that happens while earlier rows are still staged (growth copies written rows, not visible ones).
+  it("stages rows and commits them in order", () => {
+    const seg = new GrowingSegment(schema, 7, 2, 16 * 3 * 4);
+    seg.append(batchOf(0, 3), 1n);
+    const a = seg.stage(batchOf(3, 3), 2n);
+    const b = seg.stage(batchOf(6, 5), 2n); // capacity 8 -> 16 and the first vector chunk 8 -> 16 rows, rows 3..5 staged
+    expect([a.firstRow, b.firstRow]).toEqual([3, 6]);
+    expect(seg.rowCount).toBe(3);
+    expect(seg.liveCount).toBe(3);
+    expect(() => seg.takeBatch([3])).toThrow(RangeError);
+    expect(() => seg.markDeleted(4, 3n)).toThrow(RangeError);
+    expect(() => seg.commitStaged(12)).toThrow(RangeError);
+    seg.commitStaged(6);
+    expect(seg.rowCount).toBe(6);
+    expect(() => seg.takeBatch([6])).toThrow(RangeError);
+    seg.commitStaged(11);
+    expect(seg.rowCount).toBe(11);
+    const whole = new GrowingSegment(schema, 7);
+    whole.append(batchOf(0, 11), 1n);
+    const all = Array.from({ length: 11 }, (_, i) => i);
+    const fields = resolveOutputFields(schema, ["*"]);
+    expect(batchRowsToObjects(schema, seg.takeBatch(all), all, fields)).toStrictEqual(batchRowsToObjects(schema, whole.takeBatch(all), all, fields));
+    const { invNorms } = seg.vectors("vec");
+    for (let i = 0; i < 11; i++) expect(invNorms[i]).toBe(whole.vectors("vec").invNorms[i]);
+    expect(seg.append(batchOf(11, 1), 3n).firstRow).toBe(11);
+    expect(seg.rowCount).toBe(12);
+  });
 });

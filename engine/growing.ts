@@ -113,7 +113,10 @@ const storeValue = (s: Store, row: number, shift: number): unknown => {
 
 export class GrowingSegment {
   private cap: number;
+  /** Visible rows: reads, deletes and flushes see [0, n). */
   private n = 0;
+  /** Rows written: [n, end) are staged (written, not yet visible; see `stage`). */
+  private end = 0;
   private deletedCount = 0;
   private insertTs: BigUint64Array;
   private deleteTs: BigUint64Array;
@@ -170,7 +173,7 @@ export class GrowingSegment {
     if (need <= this.cap) return;
     let cap = this.cap;
     while (cap < need) cap *= 2;
-    const used = this.n;
+    const used = this.end;
     this.insertTs = grow(this.insertTs, (k) => new BigUint64Array(k), used, cap);
     this.deleteTs = grow(this.deleteTs, (k) => new BigUint64Array(k), used, cap);
     this.deleted = grow(this.deleted, (k) => new Uint8Array(k), used, cap);
@@ -209,15 +212,26 @@ export class GrowingSegment {
       let rows = chunks[0]!.length / s.dim;
       while (rows < need && rows < full) rows *= 2;
       rows = Math.min(rows, full);
-      chunks[0] = grow(chunks[0]!, (k) => new Float32Array(k), Math.min(this.n, full) * s.dim, rows * s.dim);
+      chunks[0] = grow(chunks[0]!, (k) => new Float32Array(k), Math.min(this.end, full) * s.dim, rows * s.dim);
     }
     while (chunks.length * full < need) chunks.push(new Float32Array(full * s.dim));
   }
 
   /** Append every row of `batch` (inserted at `ts`). The batch must have a column per declared field. */
   append(batch: RowBatch, ts: bigint): { firstRow: number } {
+    const staged = this.stage(batch, ts);
+    this.commitStaged(this.end);
+    return staged;
+  }
+
+  /**
+   * Write `batch` after every row written so far without making it visible: rows become visible,
+   * in order, when `commitStaged` reaches them. Lets a shard copy a batch in while its WAL append
+   * is in flight; a shard whose append fails is discarded, staged rows with it.
+   */
+  stage(batch: RowBatch, ts: bigint): { firstRow: number } {
     const m = batch.rowCount;
-    const first = this.n;
+    const first = this.end;
     // Check the whole batch first so a mismatch leaves the segment untouched.
     for (const s of this.stores) {
       const c = batch.columns[s.name];
@@ -306,8 +320,14 @@ export class GrowingSegment {
     this.insertTs.fill(ts, first, first + m);
     if (ts < this.lastTs) this.tsMonotonic = false;
     this.lastTs = ts;
-    this.n = first + m;
+    this.end = first + m;
     return { firstRow: first };
+  }
+
+  /** Make the staged rows before `upTo` visible. */
+  commitStaged(upTo: number): void {
+    if (!(upTo >= this.n && upTo <= this.end)) throw new RangeError(`commitStaged: ${upTo} is outside the staged rows [${this.n}, ${this.end}]`);
+    this.n = upTo;
   }
 
   private check(row: number): void {

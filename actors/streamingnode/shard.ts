@@ -83,6 +83,13 @@ export interface ShardDeps {
   readonly onFenced: () => void;
 }
 
+/** Rows of one insert op copied into a segment ahead of its commit (see `stageInserts`). */
+interface StagedRows {
+  readonly mem: MemSegment;
+  readonly firstRow: number;
+  readonly rows: number;
+}
+
 interface PendingWrite {
   op: WriteOp;
   resolve: (r: WriteReply) => void;
@@ -327,11 +334,31 @@ export class Shard {
     this.flushed.get(segmentId)?.deleted.add(pk);
   }
 
-  private applyInsert(segmentId: number, partitionId: number, batch: RowBatch, ts: bigint) {
-    const mem = this.memSegment(segmentId, partitionId);
+  /**
+   * Copy the rows of a group's inserts into their segments ahead of the commit, invisible until
+   * `applyOps` makes them visible (run while the group's WAL append is in flight).
+   */
+  private stageInserts(ops: readonly WalOp[], ts: bigint): Map<WalOp, StagedRows> {
+    const staged = new Map<WalOp, StagedRows>();
+    for (const op of ops) {
+      if (op.op !== "insert") continue;
+      const mem = this.memSegment(op.segmentId, op.partitionId);
+      if (!mem) continue; // partition dropped since the write: applyInsert skips it too
+      const batch = batchOf(op.batch);
+      staged.set(op, { mem, firstRow: mem.seg.stage(batch, ts).firstRow, rows: batch.rowCount });
+    }
+    return staged;
+  }
+
+  private applyInsert(segmentId: number, partitionId: number, batch: RowBatch, ts: bigint, staged?: StagedRows) {
+    const mem = staged?.mem ?? this.memSegment(segmentId, partitionId);
     if (!mem) return; // partition dropped since the write
     const keys = keyColumnOfBatch(batch, primaryField(this.schema).name);
-    const { firstRow } = mem.seg.append(batch, ts);
+    let firstRow: number;
+    if (staged) {
+      firstRow = staged.firstRow;
+      mem.seg.commitStaged(firstRow + staged.rows);
+    } else firstRow = mem.seg.append(batch, ts).firstRow;
     mem.lastWriteMs = Date.now();
     const base = mem.slot * TWO32 + firstRow;
     for (let i = 0; i < keys.n; i++) {
@@ -351,10 +378,10 @@ export class Shard {
     this.lastSealSeq = seq;
   }
 
-  private applyOps(ops: readonly WalOp[], ts: bigint, seq: number) {
+  private applyOps(ops: readonly WalOp[], ts: bigint, seq: number, staged?: Map<WalOp, StagedRows>) {
     for (const op of ops) {
       if (op.op === "delete") op.pks.forEach((pk, i) => this.applyDelete(pk, op.segs[i]!, ts));
-      else if (op.op === "insert") this.applyInsert(op.segmentId, op.partitionId, batchOf(op.batch), ts);
+      else if (op.op === "insert") this.applyInsert(op.segmentId, op.partitionId, batchOf(op.batch), ts, staged?.get(op));
       else this.applySeal(op.segments, seq);
     }
     if (ts > this.appliedTs) this.appliedTs = ts;
@@ -497,10 +524,21 @@ export class Shard {
       flight.ts = ts;
       const t1 = Date.now();
       const ops = group.flatMap((g) => g.ops);
-      const seq = await this.appendEntry(ts, ops);
+      const appended = this.appendEntry(ts, ops);
+      // The entry leaves at nats.js's next flush (a microtask queued by the publish): let it go,
+      // then copy the rows in while nats-server stores it. Nothing reads them before applyOps.
+      await Promise.resolve();
+      let staged: Map<WalOp, StagedRows>;
+      try {
+        staged = this.stageInserts(ops, ts);
+      } catch (e) {
+        await appended.catch(() => undefined);
+        throw e;
+      }
+      const seq = await appended;
       const t2 = Date.now();
       if (t2 - t0 > 1_000) log.warn(`shard ${this.collectionId}/${this.shard}: slow commit: tso ${t1 - t0} ms, append ${t2 - t1} ms, planning ${t0 - planStart} ms`);
-      this.applyOps(ops, ts, seq);
+      this.applyOps(ops, ts, seq, staged);
       for (const g of group) {
         if (g.w.op.op === "insert" && this.reservations.size > 0) for (const pk of this.pendingPks(g.w)) this.reservations.delete(pk);
         g.w.resolve({ commitTs: ts, count: g.count });
