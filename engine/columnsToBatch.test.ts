@@ -51,6 +51,23 @@ describe("columnsToBatch", () => {
     expect(same([{ vec: f32(1, 2, 3, 4), age: 1 }, { vec: f32(5, 6, 7, 8), age: 2 }], makeSchema([fld("id", "Int64", { isPrimary: true, autoId: true }), ...schema.fields.slice(1)]), { mode: "insert", allocateIds: (n) => Array.from({ length: n }, (_, i) => BigInt(100 + i)) }).ok).toBeDefined();
   });
 
+  // Proves Int64 columns of plain numbers (written word by word, no BigInt each) hold exactly the row form's
+  // values over the whole safe range, nullable ones included, and a column with any other value takes the
+  // general path: the same values or the same error.
+  it("int64 columns of safe integers", () => {
+    const big = makeSchema([...schema.fields, fld("n", "Int64", { nullable: true })]);
+    const ids = [0, 1, -1, 2 ** 31, -(2 ** 31), 2 ** 32 - 1, 2 ** 32, -(2 ** 32) - 1, 2 ** 53 - 1, -(2 ** 53 - 1), 123456789012];
+    const r = same(ids.map((id) => row(id, { n: -id })), big);
+    expect(r.error).toBeUndefined();
+    const cols = (r.ok as { columns: Record<string, { data: BigInt64Array; valid?: Uint8Array }> }).columns;
+    expect([...cols.id!.data]).toEqual(ids.map(BigInt));
+    expect([...cols.n!.data]).toEqual(ids.map((id) => BigInt(-id)));
+    expect([...cols.n!.valid!]).toEqual(ids.map(() => 1));
+    expect(same([row(1, { n: 5 }), row(2, { n: null }), row(3, { n: "7" })], big).ok).toBeDefined();
+    expect(same([row(1), row(2), { ...row(3), id: 2 ** 53 }]).error).toMatch(/row 2/);
+    expect(same([row(1), { ...row(2), id: 1.5 }]).error).toMatch(/row 1/);
+  });
+
   // Proves a bad value anywhere is refused with the row form's exact message (row and field named).
   it("invalid rows: same error as rowsToBatch", () => {
     const cases: Record<string, unknown>[] = [

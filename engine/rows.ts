@@ -514,11 +514,34 @@ export const columnsToBatch = (schema: CollectionSchema, input: unknown, opts: R
       writeField(p, col, 0, c); // a vector where a scalar belongs: the same error as in row form
     } else {
       const values = perRow(p.name, c);
+      if (p.k === K.Int64 && !p.autoIdInsert && col.kind === "int64" && writeSafeIntegers(col, values)) continue;
       for (let i = 0; i < n; i++) writeField(p, col, i, values[i]);
     }
   }
   fillAutoIds(plans, columns, n, opts);
   return { rowCount: n, columns };
+};
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const TWO32 = 2 ** 32;
+
+/**
+ * An Int64 column whose every value is a safe integer (what clients send for ids that fit a JS number),
+ * written as two 32-bit words per value: no BigInt per value. False (the caller then writes every cell
+ * the general way, with its errors) at the first value that is anything else.
+ */
+const writeSafeIntegers = (col: Extract<Column, { kind: "int64" }>, values: readonly unknown[]): boolean => {
+  if (!LITTLE_ENDIAN) return false;
+  const words = new Int32Array(col.data.buffer, col.data.byteOffset, values.length * 2);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== "number" || !Number.isSafeInteger(v)) return false;
+    const hi = Math.floor(v / TWO32);
+    words[2 * i] = v - hi * TWO32; // low word as unsigned; the store keeps its 32 bits
+    words[2 * i + 1] = hi;
+  }
+  col.valid?.fill(1, 0, values.length);
+  return true;
 };
 
 /**
