@@ -115,6 +115,20 @@ describe("columnsToBatch", () => {
     bad({ rowCount: 2, fields: { id: [1, 2], vec: [f32(1, 2, 3, 4), f32(1, 2, 3, 4)] } }, /row 0: missing field 'age'/);
     // The client sends rows as they are when they are not all plain objects (the server names the bad row).
     expect(rowsToColumns([row(1), null])).toBeUndefined();
+    expect(rowsToColumns([null, row(1)])).toBeUndefined();
     expect(rowsToColumns([])).toBeUndefined();
+  });
+
+  // Proves the client's columns hold every row's own keys whatever their order, and undefined where a
+  // row lacks a key the others have (rows of one shape take a faster path; these cover both).
+  it("client columns from rows of one or several shapes", () => {
+    const fields = (rows: unknown[]) => ({ ...rowsToColumns(rows)!.fields });
+    expect(fields([{ a: 1, b: 2 }, { a: 3, b: 4 }])).toStrictEqual({ a: [1, 3], b: [2, 4] });
+    expect(fields([{ a: 1, b: 2 }, { b: 4, a: 3 }])).toStrictEqual({ a: [1, 3], b: [2, 4] });
+    expect(fields([{ a: 1, b: 2 }, { a: 3 }])).toStrictEqual({ a: [1, 3], b: [2, undefined] });
+    expect(fields([{ a: 1 }, { a: 2, c: 5 }])).toStrictEqual({ a: [1, 2], c: [undefined, 5] });
+    expect(fields([{ a: 1, b: 2 }, { a: 3, c: 4 }])).toStrictEqual({ a: [1, 3], b: [2, undefined], c: [undefined, 4] });
+    expect(fields([{ a: 1, b: undefined }, { a: 2, b: 3 }])).toStrictEqual({ a: [1, 2], b: [undefined, 3] });
+    expect(fields([{ v: f32(1, 2) }, { v: f32(3, 4) }])).toStrictEqual({ v: f32(1, 2, 3, 4) });
   });
 });

@@ -31,6 +31,8 @@ interface HeapAddon {
   supported(): boolean;
   /** malloc_trim(0): true when some memory was released. */
   trim(): boolean;
+  /** Raise the calling thread's nice value by `by` (max 19); its new nice, or null where unsupported. */
+  lowerThreadPriority(by: number): number | null;
 }
 
 /** Where `npm install` builds native/heap.c (binding.gyp); this file and dist/ both sit one level below the root. */
@@ -44,6 +46,13 @@ export const heapAddon: { addon: HeapAddon } | { missing: string } = (() => {
     return { missing: e instanceof Error ? e.message : String(e) };
   }
 })();
+
+/**
+ * Run the calling thread, and the threads it starts from now on, behind the process's other
+ * threads when CPUs are contended (Linux: nice + `by`). The new nice value, or null where not
+ * supported (other systems, addon missing).
+ */
+export const lowerThreadPriority = (by: number): number | null => ("addon" in heapAddon ? heapAddon.addon.lowerThreadPriority(by) : null);
 
 /** Give the C heap's free pages back to the OS; false when nothing was released or the addon is missing. */
 export const trimNativeHeap = (): boolean => ("addon" in heapAddon ? heapAddon.addon.trim() : false);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,7 +22,7 @@ import {
 import { bruteForceLimit, buildThreads, HnswIndex, hnswBuildAddon } from "./hnsw.ts";
 import hnswlib from "hnswlib-node";
 import { indexFileRange } from "./format.ts";
-import { IndexWorkerError, IndexWorkerPool } from "./pool.ts";
+import { BUILD_THREAD_NICE, IndexWorkerError, IndexWorkerPool } from "./pool.ts";
 
 // ---------------------------------------------------------------- seeded clustered data
 
@@ -459,6 +459,31 @@ describe("IndexWorkerPool", () => {
     expect(elapsed).toBeGreaterThan(1000); // the build really was long enough to matter
     expect(ticks).toBeGreaterThan(elapsed / 10 / 4);
     expect(maxGap).toBeLessThan(200);
+  });
+
+  // Proves a build worker and the native threads of its build run at the process's nice + BUILD_THREAD_NICE
+  // (behind everything else when cores are contended), while the calling thread keeps its own.
+  it.runIf(process.platform === "linux")("build threads run at a lower priority", async () => {
+    const niceOf = (stat: string) => Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    const threadNices = () =>
+      readdirSync("/proc/self/task").flatMap((t) => {
+        try {
+          return [niceOf(readFileSync(`/proc/self/task/${t}/stat`, "utf8"))];
+        } catch {
+          return []; // the thread ended meanwhile
+        }
+      });
+    const base = niceOf(readFileSync("/proc/thread-self/stat", "utf8"));
+    const lower = Math.min(19, base + BUILD_THREAD_NICE);
+    const building = pool.build("HNSW", "L2", big().subarray(0, 15_000 * 64), 64, LONG_BUILD);
+    let lowered = 0;
+    for (let i = 0; i < 250 && lowered < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      lowered = Math.max(lowered, threadNices().filter((n) => n === lower).length);
+    }
+    await building;
+    expect(lowered).toBeGreaterThanOrEqual(2); // the build worker (building on its own thread too) and the build thread it started
+    expect(niceOf(readFileSync("/proc/thread-self/stat", "utf8"))).toBe(base);
   });
 
   // Proves a worker dying mid-request rejects its pending work with a clear error, loses its handles, and is replaced by a working one.

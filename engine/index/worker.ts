@@ -4,12 +4,12 @@
  * protocol). Errors thrown by a request are sent back, not fatal; anything
  * that kills the thread is reported to the pool by its exit.
  */
-import { collectGarbage } from "../../runtime/gc.ts";
+import { collectGarbage, lowerThreadPriority } from "../../runtime/gc.ts";
 import { parentPort, workerData } from "node:worker_threads";
 import { buildIndexBytes, FlatIndex, HnswIndex, loadIndex, loadIndexFile } from "./index.ts";
 import { setCheckpoint } from "./kernels.ts";
 import { IndexParamError, type VectorIndex } from "./types.ts";
-import { CRASH_EXIT_CODE, type PackedResults, type SearchBatchOutcome, type SearchItem, type WorkerRequest, type WorkerResponse } from "./pool.ts";
+import { BUILD_THREAD_NICE, CRASH_EXIT_CODE, type PackedResults, type SearchBatchOutcome, type SearchItem, type WorkerRequest, type WorkerResponse } from "./pool.ts";
 
 const port = parentPort;
 if (port === null) throw new Error("engine/index/worker.ts must run in a worker thread");
@@ -28,6 +28,9 @@ const collect = collectGarbage;
  * JavaScript, never while hnswlib's native code is on the stack.
  */
 const control = new Int32Array((workerData as { control: SharedArrayBuffer }).control);
+
+// A build worker and the build threads it starts run behind inserts and searches (BUILD_THREAD_NICE).
+if ((workerData as { lane?: string }).lane === "build") lowerThreadPriority(BUILD_THREAD_NICE);
 const stopIfAsked = (): void => {
   const c = Atomics.load(control, 0);
   if (c !== 0) process.exit(c === 1 ? 0 : CRASH_EXIT_CODE);
