@@ -425,3 +425,11 @@ export const recallAtK = (found: readonly (readonly number[])[], truth: Int32Arr
 
 /** Row `i` of a vector set as a fresh Float32Array. */
 export const row = (v: VectorSet, i: number): Float32Array => v.data.slice(i * v.dim, (i + 1) * v.dim);
+
+/** Rows [start, end) of `ds` as an application builds them: id, its vector (a copy) and bucket = id % 100. */
+export const rowsOf = (ds: Dataset, start: number, end: number) => {
+  const { dim, data } = ds.base;
+  const rows = new Array<{ id: number; vector: Float32Array; bucket: number }>(end - start);
+  for (let i = start; i < end; i++) rows[i - start] = { id: i, vector: data.slice(i * dim, (i + 1) * dim), bucket: i % 100 };
+  return rows;
+};

@@ -39,6 +39,7 @@ import {
   fvecsDataset,
   groundTruth,
   recallAtK,
+  rowsOf,
   scanTopK,
   syntheticClustered,
   type Dataset,
@@ -272,13 +273,6 @@ const natsServerVersion = (): string => {
   } catch {
     return "unknown";
   }
-};
-
-const rowsOf = (ds: Dataset, start: number, end: number) => {
-  const { dim, data } = ds.base;
-  const rows = new Array<{ id: number; vector: Float32Array; bucket: number }>(end - start);
-  for (let i = start; i < end; i++) rows[i - start] = { id: i, vector: data.slice(i * dim, (i + 1) * dim), bucket: i % 100 };
-  return rows;
 };
 
 /** Where an ingest's time went: CPU of each process over the wall time. */
@@ -641,12 +635,16 @@ const runScenario = async (spec: Spec, opts: Options) => {
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: "BENCHRAW", subjects: ["benchraw.>"], storage: StorageType.File, max_msg_size: MAX_PAYLOAD, duplicate_window: 120_000_000_000 });
+  /** Untimed publishes before a raw measurement (the client's JIT), to a scratch subject of the same stream. */
+  const rawWarmup = async (collectionName: string, count: number, batch: number) => {
+    for (let s = 0; s < WARMUP_BATCHES * batch && s < count; s += batch)
+      await js.publish(`benchraw.warmup`, packMsgpack({ collectionName, data: rowsOf(ds, s, Math.min(count, s + batch)) }), { timeout: 60_000 });
+  };
   const rawPublish = async (collectionName: string, count: number, batch: number, label: string) => {
     const p = new Progress(label, count);
     let ms = 0;
     let bytes = 0;
-    for (let s = 0; s < WARMUP_BATCHES * batch && s < count; s += batch)
-      await js.publish(`benchraw.warmup`, packMsgpack({ collectionName, data: rowsOf(ds, s, Math.min(count, s + batch)) }), { timeout: 60_000 });
+    await rawWarmup(collectionName, count, batch);
     const cpu0 = cpuMsOf(nats.pid);
     for (let s = 0; s < count; s += batch) {
       const e = Math.min(count, s + batch);
@@ -670,8 +668,7 @@ const runScenario = async (spec: Spec, opts: Options) => {
    */
   const interleavedIngest = async (collectionName: string, count: number, batch: number, label: string) => {
     const p = new Progress(label, count);
-    for (let s = 0; s < WARMUP_BATCHES * batch && s < count; s += batch)
-      await js.publish(`benchraw.warmup`, packMsgpack({ collectionName, data: rowsOf(ds, s, Math.min(count, s + batch)) }), { timeout: 60_000 });
+    await rawWarmup(collectionName, count, batch);
     let natsvecMs = 0;
     let rawMs = 0;
     let bytes = 0;

@@ -42,7 +42,7 @@
 import { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
 import { DYNAMIC_FIELD, primaryField, type CollectionSchema, type DataType, type FieldSchema } from "../schemas/collection.ts";
-import { declaredFields, hasDynamicField, type Column, type NumberArray, type NumberType, type RowBatch } from "./columns.ts";
+import { declaredFields, hasDynamicField, LITTLE_ENDIAN, type Column, type NumberArray, type NumberType, type RowBatch } from "./columns.ts";
 
 /** fieldId of the hidden insert-timestamp log (Milvus's reserved Timestamp field id). */
 export const TS_FIELD_ID = 1;
@@ -110,8 +110,6 @@ export const TYPE_CODES: Readonly<Record<DataType | "Timestamp", number>> = {
   Timestamp: 12,
 };
 const TYPE_BY_CODE = new Map<number, DataType | "Timestamp">(Object.entries(TYPE_CODES).map(([k, v]) => [v, k as DataType | "Timestamp"]));
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Reverse each `width`-byte group in place (only used on big-endian hosts). */
 const swapBytes = (u8: Uint8Array, width: number): void => {

@@ -13,6 +13,9 @@
 import { Packr } from "msgpackr";
 import { DYNAMIC_FIELD, type CollectionSchema, type FieldSchema } from "../schemas/collection.ts";
 
+/** Whether this host stores multi-byte numbers little-endian (typed arrays use the host's order). */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 export type NumberType = "Int8" | "Int16" | "Int32" | "Float" | "Double";
 export type NumberArray = Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 

@@ -11,15 +11,12 @@
  * Values are non-negative numbers (a packed row reference, a segment id...);
  * `get` returns -1 for a missing key.
  */
-import type { Column, RowBatch } from "./columns.ts";
+import { LITTLE_ENDIAN, type Column, type RowBatch } from "./columns.ts";
 
 export type Pk = bigint | string;
 
 /** The key column of a batch: int64 words (lo, hi per row) or strings. */
 export type KeyColumn = { readonly kind: "int64"; readonly words: Int32Array; readonly n: number } | { readonly kind: "string"; readonly data: readonly string[]; readonly n: number };
-
-/** Little-endian int32 words of int64 values (the platform order of BigInt64Array). */
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** View a key column without copying (int64: an Int32Array over the same bytes). */
 export const keyColumnOf = (col: Column, rowCount: number): KeyColumn => {

@@ -15,7 +15,7 @@ import {
   type ScalarType,
 } from "../schemas/collection.ts";
 import { BadInsertData, InvalidParameter } from "../schemas/errors.ts";
-import { allocColumn, columnValue, declaredFields, hasDynamicField, type Column, type RowBatch } from "./columns.ts";
+import { allocColumn, columnValue, declaredFields, hasDynamicField, LITTLE_ENDIAN, type Column, type RowBatch } from "./columns.ts";
 
 export interface RowsOptions {
   mode: "insert" | "upsert";
@@ -522,7 +522,6 @@ export const columnsToBatch = (schema: CollectionSchema, input: unknown, opts: R
   return { rowCount: n, columns };
 };
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const TWO32 = 2 ** 32;
 
 /**

@@ -87,7 +87,6 @@ export interface ShardDeps {
 interface StagedRows {
   readonly mem: MemSegment;
   readonly firstRow: number;
-  readonly rows: number;
 }
 
 interface PendingWrite {
@@ -344,8 +343,7 @@ export class Shard {
       if (op.op !== "insert") continue;
       const mem = this.memSegment(op.segmentId, op.partitionId);
       if (!mem) continue; // partition dropped since the write: applyInsert skips it too
-      const batch = batchOf(op.batch);
-      staged.set(op, { mem, firstRow: mem.seg.stage(batch, ts).firstRow, rows: batch.rowCount });
+      staged.set(op, { mem, firstRow: mem.seg.stage(batchOf(op.batch), ts).firstRow });
     }
     return staged;
   }
@@ -357,7 +355,7 @@ export class Shard {
     let firstRow: number;
     if (staged) {
       firstRow = staged.firstRow;
-      mem.seg.commitStaged(firstRow + staged.rows);
+      mem.seg.commitStaged(firstRow + batch.rowCount);
     } else firstRow = mem.seg.append(batch, ts).firstRow;
     mem.lastWriteMs = Date.now();
     const base = mem.slot * TWO32 + firstRow;

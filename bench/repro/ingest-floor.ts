@@ -24,7 +24,7 @@ import { startNatsServer } from "../../cluster/natsServer.ts";
 import { NatsvecClient } from "../../client/index.ts";
 import { packMsgpack } from "../../runtime/codec.ts";
 import { tuneHeapGrowth } from "../../runtime/gc.ts";
-import { syntheticClustered } from "../datasets.ts";
+import { rowsOf, syntheticClustered } from "../datasets.ts";
 import { cleanupAll, cpuMsOf, spawnChild, tempDir } from "../harness.ts";
 
 const REPO = join(import.meta.dirname, "..", "..");
@@ -79,11 +79,7 @@ if (process.argv[2] === "relay") {
     const js = jetstream(nc);
 
     const ds = syntheticClustered({ n: rows, dim: 128, nq: 1 });
-    const rowsOf = (s: number, e: number) => {
-      const out = new Array<{ id: number; vector: Float32Array; bucket: number }>(e - s);
-      for (let i = s; i < e; i++) out[i - s] = { id: i, vector: ds.base.data.slice(i * 128, (i + 1) * 128), bucket: i % 100 };
-      return out;
-    };
+    const rowsOfDs = (s: number, e: number) => rowsOf(ds, s, e);
     const starts = Array.from({ length: Math.ceil(rows / batch) }, (_, i) => i * batch);
     /** Awaited one at a time; `prepare` runs outside the clock. Returns ms per batch and the CPU each process spent. */
     const timed = async <T>(prepare: (s: number, e: number) => T, send: (x: T) => Promise<unknown>) => {
@@ -109,10 +105,10 @@ if (process.argv[2] === "relay") {
     for (let r = 0; r < rounds; r++) {
       const collectionName = `floor_${r}`;
       await db.collections.create({ collectionName, schema, indexParams: [{ fieldName: "vector", indexType: "FLAT", metricType: "L2" }], params: { shardsNum: 1 } });
-      const bytes = (s: number, e: number) => packMsgpack({ collectionName, data: rowsOf(s, e) });
+      const bytes = (s: number, e: number) => packMsgpack({ collectionName, data: rowsOfDs(s, e) });
       const raw = await timed(bytes, (b) => js.publish("floorraw.x", b));
       const fl = await timed(bytes, (b) => nc.request("floor.insert", b, { timeout: 60_000 }));
-      const nv = await timed(rowsOf, (data) => db.entities.insert({ collectionName, data }));
+      const nv = await timed(rowsOfDs, (data) => db.entities.insert({ collectionName, data }));
       const rps = (m: number) => `${Math.round((batch / m) * 1000).toLocaleString("en-US")} rows/s`;
       ratios.push({ natsvec: raw.msPerBatch / nv.msPerBatch, floor: raw.msPerBatch / fl.msPerBatch });
       console.log(`round ${r + 1}: raw ${raw.msPerBatch.toFixed(2)} ms/batch (${rps(raw.msPerBatch)}; ${raw.cpu})`);

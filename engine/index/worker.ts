@@ -21,6 +21,9 @@ if (port === null) throw new Error("engine/index/worker.ts must run in a worker 
  */
 const collect = collectGarbage;
 
+// A build worker and the build threads it starts run behind inserts and searches (BUILD_THREAD_NICE).
+if ((workerData as { lane?: string }).lane === "build") lowerThreadPriority(BUILD_THREAD_NICE);
+
 /**
  * Stop requests from the pool (control[0]: 1 = exit cleanly, 2 = exit as if
  * crashed) are honoured at checkpoints inside long loops and by the "exit" /
@@ -28,9 +31,6 @@ const collect = collectGarbage;
  * JavaScript, never while hnswlib's native code is on the stack.
  */
 const control = new Int32Array((workerData as { control: SharedArrayBuffer }).control);
-
-// A build worker and the build threads it starts run behind inserts and searches (BUILD_THREAD_NICE).
-if ((workerData as { lane?: string }).lane === "build") lowerThreadPriority(BUILD_THREAD_NICE);
 const stopIfAsked = (): void => {
   const c = Atomics.load(control, 0);
   if (c !== 0) process.exit(c === 1 ? 0 : CRASH_EXIT_CODE);
