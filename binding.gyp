@@ -5,6 +5,13 @@
       "sources": ["native/heap.c"]
     },
     {
+      # Vector kernels of the insert path (finite check, inverse norms): plain C, no -ffast-math, so
+      # results match engine/kernels.ts's JavaScript loops bit for bit.
+      "target_name": "natsvec_kernels",
+      "sources": ["native/kernels.c"],
+      "libraries": ["-lm"]
+    },
+    {
       # Multi-threaded HNSW builds (native/hnsw_build.cc) and read-only loaded indexes for searching
       # (native/hnsw_search.cc; helpers both share in native/hnsw_napi.h), compiled against hnswlib-node's own copy of
       # the hnswlib headers with the flags hnswlib-node's addon uses (node-gyp's defaults: -O3, gnu++17;

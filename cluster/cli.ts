@@ -42,6 +42,8 @@ Options:
   --compact-max-mb N     ... and up to N MiB (default 1024)
   --search-workers N     query node search threads (default: one per core); a search
                     of several segments runs on all of them at once
+  --no-data-wire    keep inserted rows on nats.js (default: the proxy's API and the WAL
+                    appends use natsvec's lean connection where the server allows it)
   --log LEVEL       error | warn | info | debug (default info; env NATSVEC_LOG)
 
 The API is Milvus REST v2 over NATS request/reply, e.g.
@@ -128,6 +130,7 @@ const configFrom = (v: Record<string, string | boolean | undefined>, natsUrl: st
     ...(v["compact-max-rows"] ? { compactMaxRows: positiveInt("--compact-max-rows", v["compact-max-rows"]) } : {}),
     ...(v["compact-max-mb"] ? { compactMaxBytes: positiveInt("--compact-max-mb", v["compact-max-mb"]) * 1024 * 1024 } : {}),
     ...(v["search-workers"] ? { searchWorkers: positiveInt("--search-workers", v["search-workers"]) } : {}),
+    ...(v["no-data-wire"] ? { dataWire: false } : {}),
     ...(nodeId ? { nodeId } : v["node-id"] ? { nodeId: String(v["node-id"]) } : {}),
   });
 
@@ -205,6 +208,7 @@ const main = async () => {
         "compact-max-rows": { type: "string" },
         "compact-max-mb": { type: "string" },
         "search-workers": { type: "string" },
+        "no-data-wire": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });

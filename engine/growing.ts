@@ -9,6 +9,7 @@
 import { DYNAMIC_FIELD, primaryField, type CollectionSchema, type FieldSchema } from "../schemas/collection.ts";
 import { InvalidParameter } from "../schemas/errors.ts";
 import { declaredFields, hasDynamicField, newNumberArray, type Column, type NumberArray, type NumberType, type RowBatch } from "./columns.ts";
+import { inverseNorms } from "./kernels.ts";
 
 type Store =
   | { kind: "vector"; name: string; dim: number; chunks: Float32Array[]; invNorms: Float64Array }
@@ -256,32 +257,10 @@ export class GrowingSegment {
           for (let r = 0; r < m; ) {
             const row = first + r;
             const take = Math.min(m - r, mask + 1 - (row & mask));
-            s.chunks[row >>> shift]!.set(src.subarray(r * dim, (r + take) * dim), (row & mask) * dim);
+            const piece = src.subarray(r * dim, (r + take) * dim);
+            s.chunks[row >>> shift]!.set(piece, (row & mask) * dim);
+            inverseNorms(piece, dim, s.invNorms, row);
             r += take;
-          }
-          const inv = s.invNorms;
-          for (let r = 0; r < m; r++) {
-            const row = first + r;
-            const d = s.chunks[row >>> shift]!;
-            const o = (row & mask) * dim;
-            let a0 = 0,
-              a1 = 0,
-              a2 = 0,
-              a3 = 0;
-            let j = 0;
-            for (; j + 3 < dim; j += 4) {
-              const x0 = d[o + j]!,
-                x1 = d[o + j + 1]!,
-                x2 = d[o + j + 2]!,
-                x3 = d[o + j + 3]!;
-              a0 += x0 * x0;
-              a1 += x1 * x1;
-              a2 += x2 * x2;
-              a3 += x3 * x3;
-            }
-            for (; j < dim; j++) a0 += d[o + j]! * d[o + j]!;
-            const sq = a0 + a1 + a2 + a3;
-            inv[first + r] = sq > 0 ? 1 / Math.sqrt(sq) : 0;
           }
           break;
         }

@@ -16,6 +16,7 @@ import {
 } from "../schemas/collection.ts";
 import { BadInsertData, InvalidParameter } from "../schemas/errors.ts";
 import { allocColumn, columnValue, declaredFields, hasDynamicField, LITTLE_ENDIAN, type Column, type RowBatch } from "./columns.ts";
+import { firstNonFinite } from "./kernels.ts";
 
 export interface RowsOptions {
   mode: "insert" | "upsert";
@@ -555,12 +556,8 @@ const checkPackedVectors = (p: FieldPlan, v: Float32Array, n: number): void => {
     if (v.length % n === 0) fail(0, `${p.what} expects dim ${dim}, got ${v.length / n}`);
     throw new BadInsertData({ message: `${p.what} expects ${n} vectors of dim ${dim} (${n * dim} floats), got ${v.length} floats` });
   }
-  let bad = 0;
-  for (let j = 0; j < v.length; j++) bad += v[j]! * 0;
-  if (bad !== 0) {
-    for (let j = 0; j < v.length; j++)
-      if (!Number.isFinite(v[j]!)) fail(Math.floor(j / dim), `${p.what} has a non-finite value at position ${j % dim}`);
-  }
+  const j = firstNonFinite(v);
+  if (j >= 0) fail(Math.floor(j / dim), `${p.what} has a non-finite value at position ${j % dim}`);
 };
 
 // ---------------------------------------------------------------------------

@@ -123,7 +123,7 @@ export class RequestClient {
       if (local) {
         let err: ApiError;
         try {
-          const reply = await local(body, { subject, headers: undefined, encoding: "msgpack", deadlineMs: deadline });
+          const reply = await local(body, { subject, encoding: "msgpack", deadlineMs: deadline });
           return { code: 0, ...reply } as Envelope;
         } catch (e) {
           err = isApiError(e) ? e : toApiError(e);

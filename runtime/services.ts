@@ -12,6 +12,8 @@ import { randomBytes } from "node:crypto";
 import { totalmem } from "node:os";
 import { names, type Names } from "../schemas/names.ts";
 import { COMPACT_MAX_BYTES, COMPACT_MAX_ROWS } from "../schemas/segment.ts";
+import { log } from "./log.ts";
+import { DataWire } from "./wire.ts";
 
 // The Object Store checks a SHA-256 of every object on put and get. nats.js hashes in JavaScript by
 // default (browser-safe), which caps reads and writes at ~45 MB/s here and took most of a segment
@@ -54,6 +56,12 @@ export interface NatsvecConfig {
   readonly searchWorkers?: number;
   /** Requests between actors of one process skip NATS (runtime/localbus.ts); off forces every hop over NATS. */
   readonly localDelivery: boolean;
+  /**
+   * Carry inserted rows over the data wire (runtime/wire.ts: the proxy's public API and the WAL
+   * appends on a minimal NATS connection of their own) where the server allows it; off keeps every
+   * byte on nats.js.
+   */
+  readonly dataWire: boolean;
   /** Credentials for the NATS connection, if the server needs them. */
   readonly natsUser?: string;
   readonly natsPass?: string;
@@ -77,6 +85,7 @@ export const defaultConfig = (overrides: Partial<NatsvecConfig> = {}): NatsvecCo
   compactMaxBytes: COMPACT_MAX_BYTES,
   queryNodeMemoryBytes: Math.floor(totalmem() * 0.7),
   localDelivery: true,
+  dataWire: true,
   ...overrides,
 });
 
@@ -91,11 +100,17 @@ export interface NatsHandles {
   readonly names: Names;
   /** Server's max payload in bytes. */
   readonly maxPayload: number;
+  /** The data wire, when this connection opened one (`openNats(..., { dataWire: true })` and a server it can speak to). */
+  readonly wire?: DataWire;
 }
 
 export class Nats extends Context.Tag("natsvec/Nats")<Nats, NatsHandles>() {}
 
-export const openNats = async (config: NatsvecConfig, name = "natsvec"): Promise<NatsHandles> => {
+/**
+ * Connect. `dataWire`: also open the data wire (when `config.dataWire` allows it and the server
+ * speaks plain NATS); only a process's main connection does, the connections of bulk roles do not.
+ */
+export const openNats = async (config: NatsvecConfig, name = "natsvec", opts: { dataWire?: boolean } = {}): Promise<NatsHandles> => {
   const nc = await connect({
     servers: config.natsUrl,
     name: `${name}:${config.nodeId}`,
@@ -107,8 +122,15 @@ export const openNats = async (config: NatsvecConfig, name = "natsvec"): Promise
     noAsyncTraces: true,
   });
   const jsm = await jetstreamManager(nc);
+  const wire =
+    opts.dataWire && config.dataWire
+      ? await DataWire.open({ servers: config.natsUrl, user: config.natsUser, pass: config.natsPass, name: `${name}-wire:${config.nodeId}` }, (why) =>
+          log.info(`${name}: no data wire (${why}); inserted rows go through nats.js`),
+        )
+      : undefined;
   return {
     nc,
+    wire,
     js: jetstream(nc),
     jsm,
     kvm: new Kvm(nc),
@@ -124,8 +146,11 @@ export const NatsLive = Layer.scoped(
   Effect.gen(function* () {
     const config = yield* Config;
     return yield* Effect.acquireRelease(
-      Effect.promise(() => openNats(config)),
-      (h) => Effect.promise(() => h.nc.drain().catch(() => undefined)),
+      Effect.promise(() => openNats(config, "natsvec", { dataWire: true })),
+      (h) => Effect.promise(async () => {
+        await h.wire?.close();
+        await h.nc.drain().catch(() => undefined);
+      }),
     );
   }),
 );

@@ -96,7 +96,7 @@ export const openStorage = async (h: NatsHandles, config: NatsvecConfig): Promis
     nodes,
     leases,
     segments,
-    wal: new JetStreamWal(h.js, h.jsm, h.names.walStreamOf, (stream, subject) => ensureStream(h, stream, [subject], config, false)),
+    wal: new JetStreamWal(h.js, h.jsm, h.names.walStreamOf, (stream, subject) => ensureStream(h, stream, [subject], config, false), h.wire),
     tasksStream,
   };
 };

@@ -9,8 +9,12 @@
  * 540 KB entry on nats-server 2.9, growing with the stream).
  */
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { WireNoResponders, type DataWire } from "./wire.ts";
 
 export class WalFenced extends Error {}
+
+/** How long an append waits for JetStream's acknowledgement. */
+const APPEND_TIMEOUT_MS = 10_000;
 
 /** nats-server's answer for a stream that does not exist (JetStream error code 10059). */
 export const isStreamNotFound = (e: unknown): boolean => /stream not found/i.test((e as Error)?.message ?? "");
@@ -53,6 +57,8 @@ export class JetStreamWal implements Wal {
     private readonly streamOf: (subject: string) => string | undefined,
     /** Create a shard's stream holding `subject` (idempotent). */
     private readonly create: (stream: string, subject: string) => Promise<void>,
+    /** Appends go over the data wire when there is one (runtime/wire.ts), else through nats.js. */
+    private readonly wire?: DataWire,
   ) {}
 
   private stream(subject: string): string {
@@ -76,14 +82,42 @@ export class JetStreamWal implements Wal {
 
   async append(subject: string, bytes: Uint8Array, expectLastSeq: number): Promise<number> {
     const stream = this.stream(subject);
+    if (this.wire) return this.appendOnWire(this.wire, stream, subject, bytes, expectLastSeq);
     try {
-      const ack = await this.js.publish(subject, bytes, { expect: { streamName: stream, lastSequence: expectLastSeq }, timeout: 10_000 });
+      const ack = await this.js.publish(subject, bytes, { expect: { streamName: stream, lastSequence: expectLastSeq }, timeout: APPEND_TIMEOUT_MS });
       return ack.seq;
     } catch (e) {
       const msg = (e as Error).message ?? "";
       if (msg.includes("wrong last sequence")) throw new WalFenced(`append to ${subject} fenced: ${msg}`);
       throw e;
     }
+  }
+
+  /** A JetStream publish spoken directly: the stream's expectations as headers, its PubAck (JSON) as the reply. */
+  private async appendOnWire(wire: DataWire, stream: string, subject: string, bytes: Uint8Array, expectLastSeq: number): Promise<number> {
+    let reply;
+    try {
+      reply = await wire.request(subject, bytes, {
+        headers: { "Nats-Expected-Stream": stream, "Nats-Expected-Last-Sequence": String(expectLastSeq) },
+        timeoutMs: APPEND_TIMEOUT_MS,
+      });
+    } catch (e) {
+      if (e instanceof WireNoResponders) throw new Error(`append to ${subject}: stream not found (no JetStream stream listens on the subject)`);
+      throw e;
+    }
+    let ack: { stream?: string; seq?: number; error?: { code?: number; err_code?: number; description?: string } };
+    try {
+      ack = JSON.parse(Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength).toString("utf8"));
+    } catch {
+      throw new Error(`append to ${subject}: unreadable acknowledgement`);
+    }
+    if (ack.error) {
+      const msg = ack.error.description ?? `error ${ack.error.err_code ?? ack.error.code}`;
+      if (msg.includes("wrong last sequence")) throw new WalFenced(`append to ${subject} fenced: ${msg}`);
+      throw new Error(`append to ${subject} failed: ${msg}`);
+    }
+    if (typeof ack.seq !== "number" || ack.stream !== stream) throw new Error(`append to ${subject}: unexpected acknowledgement ${JSON.stringify(ack)}`);
+    return ack.seq;
   }
 
   async read(subject: string, fromSeq: number, untilSeq: number, onEntry: (seq: number, bytes: Uint8Array) => void): Promise<void> {

@@ -73,7 +73,9 @@ export const startProxy = (h: NatsHandles, storage: Storage, config: NatsvecConf
         },
       ],
       "proxy",
+      { wire: true },
     );
+    await served.ready;
     log.info(`proxy ${config.nodeId}: serving ${h.names.apiWildcard()}`);
   })();
   return {

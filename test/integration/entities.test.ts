@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { bruteForce, randomVectors, useCluster } from "../harness/cluster.ts";
 
-// Every hop over NATS (no in-process shortcut), so internal msgpack messages are exercised too.
-const cluster = useCluster(undefined, { localDelivery: false });
+// Every hop over NATS (no in-process shortcut), so internal msgpack messages are exercised too; and
+// every byte over nats.js (no data wire: the fallback where a server needs TLS or nkeys), so that
+// path stays covered while the other files run over the wire.
+const cluster = useCluster(undefined, { localDelivery: false, dataWire: false });
 
 describe("entities through the public API", () => {
   // Search over growing rows returns exactly the brute-force top-k for every metric, across 2 shards.

@@ -144,6 +144,41 @@ describe("crash recovery", () => {
         await client.close().catch(() => undefined);
       }
     });
+
+    // nats-server restarts under a stream of inserts: natsvec's connections (nats.js and the data
+    // wire that carries inserts and WAL appends) reconnect, inserts are acknowledged again, and
+    // every acknowledged row is there exactly once.
+    it("NATS restart under inserts: natsvec serves again, every acknowledged row once", async () => {
+      const n = nats.get();
+      const data = tempDir();
+      // Its own subject root: the deployment of the test above still runs on this server.
+      const proc = start(["standalone", "--data", data, "--nats", n.url, "--root", "natsrestart"]);
+      await proc.ready;
+      const client = await NatsvecClient.connect({ servers: n.url, timeoutMs: 5_000, root: "natsrestart" });
+      try {
+        await client.collections.create({ collectionName: "natsrestart", dimension: 4, metricType: "L2" });
+        const before = insertStream(client, "natsrestart");
+        await waitFor(() => before.acked.length >= 500, { timeoutMs: 30_000, what: "500 acknowledged rows" });
+        await n.restart();
+        await before.stop();
+        // Ids continue above the first stream's (it may have had a batch in flight).
+        const offset = BigInt(before.acked.length + 25);
+        const after: bigint[] = [];
+        await waitFor(
+          async () => {
+            const batch = Array.from({ length: 25 }, (_, i) => ({ id: offset + BigInt(after.length + i), vector: new Float32Array([1, 2, 3, 4]) }));
+            await client.entities.insert({ collectionName: "natsrestart", data: batch });
+            after.push(...batch.map((r) => r.id));
+            return after.length >= 100;
+          },
+          { timeoutMs: 60_000, intervalMs: 250, what: "inserts acknowledged after the NATS restart" },
+        );
+        await checkExactlyOnce(client, "natsrestart", [...before.acked, ...after]);
+        expect(proc.proc.exitCode).toBeNull(); // still the same process
+      } finally {
+        await client.close().catch(() => undefined);
+      }
+    });
   });
 });
 
