@@ -34,8 +34,11 @@ export interface Wal {
    * expects this, whatever was trimmed).
    */
   lastSeq(subject: string): Promise<number>;
-  /** Append iff the shard's last sequence is still `expectLastSeq`; returns the new sequence. */
-  append(subject: string, bytes: Uint8Array, expectLastSeq: number): Promise<number>;
+  /**
+   * Append iff the shard's last sequence is still `expectLastSeq`; returns the new sequence. Parts
+   * are one message, written without joining them where the connection allows (the data wire).
+   */
+  append(subject: string, bytes: Uint8Array | readonly Uint8Array[], expectLastSeq: number): Promise<number>;
   /** Deliver entries with fromSeq <= seq <= untilSeq in order. */
   read(subject: string, fromSeq: number, untilSeq: number, onEntry: (seq: number, bytes: Uint8Array) => void): Promise<void>;
   /** Delete the logs of every shard whose subject is under `filter` (a dropped collection). */
@@ -80,11 +83,11 @@ export class JetStreamWal implements Wal {
     }
   }
 
-  async append(subject: string, bytes: Uint8Array, expectLastSeq: number): Promise<number> {
+  async append(subject: string, bytes: Uint8Array | readonly Uint8Array[], expectLastSeq: number): Promise<number> {
     const stream = this.stream(subject);
     if (this.wire) return this.appendOnWire(this.wire, stream, subject, bytes, expectLastSeq);
     try {
-      const ack = await this.js.publish(subject, bytes, { expect: { streamName: stream, lastSequence: expectLastSeq }, timeout: APPEND_TIMEOUT_MS });
+      const ack = await this.js.publish(subject, bytes instanceof Uint8Array ? bytes : Buffer.concat(bytes), { expect: { streamName: stream, lastSequence: expectLastSeq }, timeout: APPEND_TIMEOUT_MS });
       return ack.seq;
     } catch (e) {
       const msg = (e as Error).message ?? "";
@@ -94,7 +97,7 @@ export class JetStreamWal implements Wal {
   }
 
   /** A JetStream publish spoken directly: the stream's expectations as headers, its PubAck (JSON) as the reply. */
-  private async appendOnWire(wire: DataWire, stream: string, subject: string, bytes: Uint8Array, expectLastSeq: number): Promise<number> {
+  private async appendOnWire(wire: DataWire, stream: string, subject: string, bytes: Uint8Array | readonly Uint8Array[], expectLastSeq: number): Promise<number> {
     let reply;
     try {
       reply = await wire.request(subject, bytes, {

@@ -440,19 +440,25 @@ export class DataWire {
     sock.uncork();
   }
 
-  /** Publish `data` (not copied: do not modify it afterwards). Throws when it exceeds the server's max payload. */
-  publish(subject: string, data: Uint8Array, opts: { reply?: string; headers?: WireHeaders } = {}): void {
+  /**
+   * Publish `data`, or the concatenation of its parts (not copied: do not modify them afterwards).
+   * Throws when it exceeds the server's max payload.
+   */
+  publish(subject: string, data: Uint8Array | readonly Uint8Array[], opts: { reply?: string; headers?: WireHeaders } = {}): void {
     const hdr = opts.headers ? encodeHeaders(opts.headers) : undefined;
-    const size = data.length + (hdr?.length ?? 0);
+    const parts = data instanceof Uint8Array ? [data] : data;
+    let length = 0;
+    for (const p of parts) length += p.length;
+    const size = length + (hdr?.length ?? 0);
     if (size > this.maxPayload) throw new WireError(`message of ${size} bytes exceeds the NATS max payload (${this.maxPayload} bytes)`);
     if (/\s/.test(subject) || subject === "") throw new WireError(`invalid subject ${JSON.stringify(subject)}`);
     const reply = opts.reply ? ` ${opts.reply}` : "";
-    if (hdr) this.write([`HPUB ${subject}${reply} ${hdr.length} ${size}\r\n`, hdr, data, CRLF]);
-    else this.write([`PUB ${subject}${reply} ${data.length}\r\n`, data, CRLF]);
+    if (hdr) this.write([`HPUB ${subject}${reply} ${hdr.length} ${size}\r\n`, hdr, ...parts, CRLF]);
+    else this.write([`PUB ${subject}${reply} ${length}\r\n`, ...parts, CRLF]);
   }
 
   /** Publish and wait for the first reply. */
-  request(subject: string, data: Uint8Array, opts: { headers?: WireHeaders; timeoutMs: number }): Promise<WireMsg> {
+  request(subject: string, data: Uint8Array | readonly Uint8Array[], opts: { headers?: WireHeaders; timeoutMs: number }): Promise<WireMsg> {
     const inbox = `${this.inboxPrefix}${this.nextReq++}`;
     return new Promise<WireMsg>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -14,11 +14,10 @@ import type { FlushTask, SegmentRecord, ShardCheckpoint } from "../../schemas/se
 import { concatBatches, decodeBatch, takeRows, type RowBatch } from "../../engine/columns.ts";
 import { pkValues } from "../../engine/rows.ts";
 import { encodeDeltaLog, encodeSegment, type DeltaEntry } from "../../engine/binlog.ts";
-import { unpackMsgpack } from "../../runtime/codec.ts";
 import type { BlobStore } from "../../runtime/blob.ts";
 import type { MetaStore } from "../../runtime/meta.ts";
 import type { Wal } from "../../runtime/wal.ts";
-import type { Pk, WalEntry, WalOp } from "../streamingnode/protocol.ts";
+import { unpackWalEntry, type Pk, type WalEntry, type WalOp } from "../streamingnode/protocol.ts";
 import { liveSegmentFor } from "./compact.ts";
 
 export interface FlushDeps {
@@ -98,7 +97,7 @@ export const runFlush = async (task: FlushTask, deps: FlushDeps): Promise<FlushO
   };
   const parts = new Map<string, WalEntry[]>();
   await deps.wal.read(deps.walSubject(task.collectionId, task.shard), task.walFrom, task.walTo, (_seq, bytes) => {
-    const e = unpackMsgpack(bytes) as WalEntry;
+    const e = unpackWalEntry(bytes);
     if (!e.part) return applyOps(e.ops, e.ts);
     const l = parts.get(e.part.txn) ?? [];
     l.push(e);

@@ -19,10 +19,9 @@
  * written).
  */
 import { ConsistencyTimeout } from "../../schemas/errors.ts";
-import { unpackMsgpack } from "../../runtime/codec.ts";
 import { log } from "../../runtime/log.ts";
 import type { Wal } from "../../runtime/wal.ts";
-import type { WalEntry, WalOp } from "../streamingnode/protocol.ts";
+import { unpackWalEntry, type WalEntry, type WalOp } from "../streamingnode/protocol.ts";
 import type { LoadedSegment } from "./segment.ts";
 
 interface Waiter {
@@ -151,7 +150,7 @@ export class ShardFollower {
   private decode(seq: number, bytes: Uint8Array, parts: Map<string, WalEntry[]>): { ops: WalOp[]; ts: bigint } | undefined {
     let entry: WalEntry;
     try {
-      entry = unpackMsgpack(bytes) as WalEntry;
+      entry = unpackWalEntry(bytes);
     } catch (e) {
       log.error(`querynode: undecodable WAL entry ${seq} of shard ${this.collectionId}/${this.shard} skipped`, e);
       return undefined;

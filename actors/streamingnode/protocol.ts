@@ -3,6 +3,7 @@
  * `<root>.shard.<collectionId>.<shard>.<verb>`; bodies are msgpack.
  */
 import type { Metric } from "../../engine/search.ts";
+import { packMsgpack, unpackMsgpack } from "../../runtime/codec.ts";
 
 export const SHARD_VERBS = {
   prepare: "prepare",
@@ -105,6 +106,53 @@ export interface WalEntry {
   ops: WalOp[];
   part?: { txn: string; index: number; count: number };
 }
+
+/**
+ * A WAL message in the framed layout: 0xC1 (a byte msgpack never uses, so no msgpack entry starts
+ * with it), the header's length (u32 little-endian), the entry as msgpack with each insert's
+ * `batch` replaced by its byte length, then those batches' bytes in op order. The batches are
+ * written as they are (one gathered socket write on the data wire) instead of copied into one more
+ * msgpack buffer, and read back as views of the message. Entries written before the layout (one
+ * msgpack value) still decode.
+ */
+const FRAMED = 0xc1;
+
+/** The message parts of `entry` (framing header first, then the insert batches). */
+export const packWalEntry = (entry: WalEntry): Uint8Array[] => {
+  const batches: Uint8Array[] = [];
+  const ops = entry.ops.map((op) => {
+    if (op.op !== "insert") return op;
+    batches.push(op.batch);
+    return { ...op, batch: op.batch.length };
+  });
+  const head = packMsgpack({ ...entry, ops });
+  const frame = new Uint8Array(5 + head.length);
+  frame[0] = FRAMED;
+  new DataView(frame.buffer).setUint32(1, head.length, true);
+  frame.set(head, 5);
+  return [frame, ...batches];
+};
+
+export const walEntryBytes = (parts: readonly Uint8Array[]): number => parts.reduce((n, p) => n + p.length, 0);
+
+/** Decode a WAL message of either layout; insert batches are views of `bytes`. Throws on corrupt input. */
+export const unpackWalEntry = (bytes: Uint8Array): WalEntry => {
+  if (bytes[0] !== FRAMED) return unpackMsgpack(bytes) as WalEntry;
+  if (bytes.length < 5) throw new Error("WAL entry: truncated frame");
+  const headLen = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(1, true);
+  if (5 + headLen > bytes.length) throw new Error("WAL entry: header runs past the message");
+  const entry = unpackMsgpack(bytes.subarray(5, 5 + headLen)) as WalEntry;
+  let at = 5 + headLen;
+  for (const op of entry.ops) {
+    if (op.op !== "insert") continue;
+    const n = op.batch as unknown;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || at + n > bytes.length) throw new Error("WAL entry: bad batch length");
+    op.batch = bytes.subarray(at, at + n);
+    at += n;
+  }
+  if (at !== bytes.length) throw new Error(`WAL entry: ${bytes.length - at} bytes after the last batch`);
+  return entry;
+};
 /**
  * WAL operations. An upsert is logged as a delete (of the keys that exist) followed by an
  * insert. A delete names, per key, the segment that held it, so flushes and query nodes can

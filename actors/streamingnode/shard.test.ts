@@ -35,9 +35,9 @@ class HeldWal implements Wal {
   async lastSeq() {
     return this.entries.length;
   }
-  append(_subject: string, bytes: Uint8Array, expectLastSeq: number): Promise<number> {
+  append(_subject: string, bytes: Uint8Array | readonly Uint8Array[], expectLastSeq: number): Promise<number> {
     if (expectLastSeq !== this.entries.length) return Promise.reject(new Error("wrong last sequence"));
-    const copy = bytes.slice(); // the shard may reuse its buffer once the append is acknowledged
+    const copy = bytes instanceof Uint8Array ? bytes.slice() : new Uint8Array(Buffer.concat(bytes)); // the shard may reuse its buffers once the append is acknowledged
     const ack = (ok: boolean) => (ok ? (this.entries.push(copy), Promise.resolve(this.entries.length)) : Promise.reject(new Error("ack lost")));
     if (!this.hold) return ack(true);
     return new Promise((resolve, reject) => this.held.push({ settle: (ok) => ack(ok).then(resolve, reject) }));

@@ -34,11 +34,11 @@ import { batchRowsToObjects, pkValues } from "../../engine/rows.ts";
 import { keyAt, keyColumnOfBatch, PkMap, type KeyColumn } from "../../engine/pkmap.ts";
 import { mergeTopK, searchSegmentFlat, type Hit } from "../../engine/search.ts";
 import { compileOptionalFilter, FilterError } from "../../engine/expr/index.ts";
-import { packMsgpack, unpackMsgpack } from "../../runtime/codec.ts";
 import { WalFenced, type Wal } from "../../runtime/wal.ts";
 import { collectGarbage } from "../../runtime/gc.ts";
 import { log } from "../../runtime/log.ts";
 import { sealReason, type SealPolicyConfig } from "./sealPolicy.ts";
+import { packWalEntry, unpackWalEntry, walEntryBytes } from "./protocol.ts";
 import type {
   GetRequest,
   Pk,
@@ -248,7 +248,7 @@ export class Shard {
     const last = await this.deps.wal.lastSeq(this.deps.walSubject);
     let entries = 0;
     await this.deps.wal.read(this.deps.walSubject, checkpoint + 1, last, (seq, bytes) => {
-      this.applyEntry(unpackMsgpack(bytes) as WalEntry, seq);
+      this.applyEntry(unpackWalEntry(bytes), seq);
       this.lastSeq = seq;
       entries++;
     });
@@ -523,8 +523,9 @@ export class Shard {
       const t1 = Date.now();
       const ops = group.flatMap((g) => g.ops);
       const appended = this.appendEntry(ts, ops);
-      // The entry leaves at nats.js's next flush (a microtask queued by the publish): let it go,
-      // then copy the rows in while nats-server stores it. Nothing reads them before applyOps.
+      // The entry is on the socket (data wire) or leaves at nats.js's next flush (a microtask queued
+      // by the publish): let it go, then copy the rows in while nats-server stores it. Nothing
+      // reads them before applyOps.
       await Promise.resolve();
       let staged: Map<WalOp, StagedRows>;
       try {
@@ -617,8 +618,8 @@ export class Shard {
   }
 
   private async appendEntry(ts: bigint, ops: WalOp[]): Promise<number> {
-    const whole = packMsgpack({ ts, ops } satisfies WalEntry);
-    if (whole.length <= this.deps.maxEntryBytes) {
+    const whole = packWalEntry({ ts, ops });
+    if (walEntryBytes(whole) <= this.deps.maxEntryBytes) {
       this.lastSeq = await this.deps.wal.append(this.deps.walSubject, whole, this.lastSeq);
       return this.lastSeq;
     }
@@ -640,7 +641,7 @@ export class Shard {
     const txn = randomBytes(8).toString("hex");
     for (let i = 0; i < pieces.length; i++) {
       const entry: WalEntry = { ts, ops: [pieces[i]!], part: { txn, index: i, count: pieces.length } };
-      this.lastSeq = await this.deps.wal.append(this.deps.walSubject, packMsgpack(entry), this.lastSeq);
+      this.lastSeq = await this.deps.wal.append(this.deps.walSubject, packWalEntry(entry), this.lastSeq);
     }
     return this.lastSeq;
   }
