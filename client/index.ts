@@ -9,7 +9,8 @@
  *   await db.entities.insert({ collectionName: "docs", data: rows });
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { RequestClient, type CallOptions } from "../runtime/client.ts";
+import { RequestClient, type BulkWire, type CallOptions } from "../runtime/client.ts";
+import { DataWire } from "../runtime/wire.ts";
 import { rowsToColumns } from "./columnar.ts";
 import { names, type Names } from "../schemas/names.ts";
 import type { ConsistencyLevel } from "../schemas/meta.ts";
@@ -31,7 +32,19 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** `Bearer <user>:<password>` or `Bearer <api-key>` when auth is on. */
   token?: string;
+  /**
+   * Send large requests (inserts and upserts of 64 KiB and more) over a second, lean connection
+   * opened on first use (runtime/wire.ts), when the client opens its own connection to a plain
+   * `nats://` server (default true; false: everything over nats.js). It saves the client ~0.5 ms
+   * of CPU per 1000 x 128 insert.
+   */
+  dataWire?: boolean;
 }
+
+const DEFAULT_SERVERS = "nats://127.0.0.1:4222";
+
+/** Bodies from this size on take the data wire. */
+const WIRE_MIN_BYTES = 64 * 1024;
 
 interface DbScoped {
   dbName?: string;
@@ -157,14 +170,21 @@ export class NatsvecClient {
     private readonly ownsConnection: boolean,
     opts: ClientOptions,
   ) {
-    this.rc = new RequestClient(nc, opts.timeoutMs ?? 60_000);
+    const bulk: BulkWire | undefined =
+      ownsConnection && opts.dataWire !== false
+        ? {
+            minBytes: WIRE_MIN_BYTES,
+            open: () => DataWire.open({ servers: [opts.servers ?? DEFAULT_SERVERS].flat().join(","), name: "natsvec-client-wire" }),
+          }
+        : undefined;
+    this.rc = new RequestClient(nc, opts.timeoutMs ?? 60_000, false, bulk);
     this.names = names(opts.root);
     this.headers = opts.token ? { Authorization: `Bearer ${opts.token}` } : {};
   }
 
   static async connect(opts: ClientOptions = {}): Promise<NatsvecClient> {
     if (opts.connection) return new NatsvecClient(opts.connection, false, opts);
-    const nc = await connect({ servers: opts.servers ?? "nats://127.0.0.1:4222", name: "natsvec-client" });
+    const nc = await connect({ servers: opts.servers ?? DEFAULT_SERVERS, name: "natsvec-client" });
     return new NatsvecClient(nc, true, opts);
   }
 
@@ -249,7 +269,7 @@ export class NatsvecClient {
   };
 
   async close(): Promise<void> {
-    this.rc.close();
+    await this.rc.close();
     if (this.ownsConnection) await this.nc.drain();
   }
 }

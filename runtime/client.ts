@@ -3,12 +3,24 @@
  * client (like nats.js's own request mux), replies reassembled from chunks,
  * a deadline per call, and retries only for errors marked retriable
  * (ShardUnavailable, Unavailable, ConsistencyTimeout) until the deadline.
+ *
+ * Large requests (inserts, upserts) can go over a data wire (runtime/wire.ts) opened on first
+ * use: the public client does so when it owns its connection, which spares the 540 KB copies
+ * nats.js makes of every 1000 x 128 insert. If the wire cannot be opened, or is reconnecting,
+ * they go over nats.js like everything else.
  */
 import { createInbox, headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { decodeBody, encodeBody } from "./codec.ts";
 import { HEADERS, MSGPACK } from "../schemas/names.ts";
-import { errorFromCode, isApiError, PayloadTooLarge, toApiError, Unavailable, type ApiError } from "../schemas/errors.ts";
+import { errorFromCode, isApiError, PayloadTooLarge, toApiError, Unavailable, Unexpected, type ApiError } from "../schemas/errors.ts";
 import { localHandler } from "./localbus.ts";
+import { WireDisconnected, WireNoResponders, WireTimeout, type DataWire } from "./wire.ts";
+
+/** Where large requests may go: a data wire opened on first use, for bodies of `minBytes` and more. */
+export interface BulkWire {
+  open(): Promise<DataWire | undefined>;
+  readonly minBytes: number;
+}
 
 export interface CallOptions {
   /** Total time allowed, retries included. */
@@ -42,13 +54,58 @@ export class RequestClient {
   private readonly pending = new Map<string, Pending>();
   private seq = 0;
 
+  private wire: Promise<DataWire | undefined> | undefined;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly defaultTimeoutMs = 30_000,
     /** Deliver to actors served in this process directly (internal clients); the public client never does. */
     private readonly allowLocal = false,
+    private readonly bulk?: BulkWire,
   ) {
     this.prefix = createInbox();
+  }
+
+  /** The data wire for a body of `size` bytes, when there is one and it is up. */
+  private async wireFor(size: number): Promise<DataWire | undefined> {
+    if (!this.bulk || size < this.bulk.minBytes) return undefined;
+    this.wire ??= this.bulk.open().catch(() => undefined);
+    const w = await this.wire;
+    return w?.isConnected ? w : undefined;
+  }
+
+  /** One attempt over the data wire: like `requestBytes` (chunked replies joined, no responders = empty reply). */
+  private requestOnWire(wire: DataWire, subject: string, body: Uint8Array, headers: Record<string, string>, timeoutMs: number): Promise<Uint8Array> {
+    const max = wire.maxPayload;
+    if (body.length > max - HEADROOM_BYTES) {
+      return Promise.reject(new PayloadTooLarge({ message: `request of ${body.length} bytes exceeds the NATS max payload (${max} bytes); split it into smaller batches` }));
+    }
+    let whole: Uint8Array | undefined;
+    const chunks: Uint8Array[] = [];
+    let received = 0;
+    return wire
+      .requestReplies(subject, body, { headers, timeoutMs }, (m) => {
+        const chunk = m.header(HEADERS.chunk);
+        if (!chunk) {
+          whole = m.data;
+          return true;
+        }
+        const [i, n] = chunk.split("/").map(Number) as [number, number];
+        chunks[i] = m.data;
+        if (++received < n) return false;
+        whole = Buffer.concat(chunks);
+        return true;
+      })
+      .then(
+        () => whole!,
+        (e: unknown) => {
+          if (e instanceof WireNoResponders) return new Uint8Array(0);
+          if (e instanceof WireTimeout) throw new Unavailable({ message: `no reply on ${subject} within ${timeoutMs} ms` });
+          if (e instanceof WireDisconnected)
+            throw new Unexpected({ message: `the connection to NATS dropped while a request on ${subject} was in flight; it may or may not have been applied` });
+          throw e;
+        },
+      );
   }
 
   private ensureSub() {
@@ -135,14 +192,23 @@ export class RequestClient {
         continue;
       }
       bytes ??= encodeBody(body, "msgpack");
-      const h = natsHeaders();
-      h.set(HEADERS.contentType, MSGPACK);
-      h.set(HEADERS.acceptChunks, "1");
-      h.set(HEADERS.deadline, String(deadline));
-      for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
+      const headers: Record<string, string> = {
+        [HEADERS.contentType]: MSGPACK,
+        [HEADERS.acceptChunks]: "1",
+        [HEADERS.deadline]: String(deadline),
+        ...opts.headers,
+      };
       let err: ApiError;
       try {
-        const reply = await this.requestBytes(subject, bytes, h, Math.max(1, deadline - Date.now()));
+        const wire = await this.wireFor(bytes.length);
+        const waitMs = Math.max(1, deadline - Date.now());
+        let reply: Uint8Array;
+        if (wire) reply = await this.requestOnWire(wire, subject, bytes, headers, waitMs);
+        else {
+          const h = natsHeaders();
+          for (const [k, v] of Object.entries(headers)) h.set(k, v);
+          reply = await this.requestBytes(subject, bytes, h, waitMs);
+        }
         if (reply.length === 0) {
           err = new Unavailable({ message: `nobody serves ${subject}` });
         } else {
@@ -161,12 +227,16 @@ export class RequestClient {
     }
   }
 
-  close() {
+  /** Fail what is still waiting; close the data wire if one was opened. */
+  async close(): Promise<void> {
     this.sub?.unsubscribe();
     this.sub = undefined;
     for (const [token, p] of this.pending) {
       this.finish(token, p);
       p.reject(new Unavailable({ message: "client closed" }));
     }
+    const w = this.wire;
+    this.wire = undefined;
+    await (await w)?.close();
   }
 }

@@ -7,6 +7,9 @@ import { findNatsServer, freePort } from "../cluster/natsServer.ts";
 import { useNatsServer, waitFor } from "../test/harness/nats.ts";
 import { DataWire, WireDisconnected, WireError, WireNoResponders, WireTimeout, type WireMsg } from "./wire.ts";
 import { JetStreamWal, WalFenced } from "./wal.ts";
+import { RequestClient } from "./client.ts";
+import { serveEndpoints } from "./host.ts";
+import type { NatsHandles } from "./services.ts";
 
 const nats = useNatsServer();
 const open: { close(): Promise<void> }[] = [];
@@ -169,5 +172,81 @@ describe("data wire", () => {
       proc.kill("SIGKILL");
     }
     expect(whys).toEqual([expect.stringMatching(/not all plain nats/), expect.stringMatching(/refused|Authorization/i), expect.stringMatching(/requires credentials/)]);
+  });
+});
+
+describe("request client over the data wire", () => {
+  /** A RequestClient whose bulk wire is a real DataWire; counts what went over it. */
+  const clientWith = async (url: string, open?: () => Promise<DataWire | undefined>) => {
+    const nc = await natsJs(url);
+    let opened = 0;
+    const overWire: string[] = [];
+    const rc = new RequestClient(nc, 5_000, false, {
+      minBytes: 64 * 1024,
+      open:
+        open ??
+        (async () => {
+          opened++;
+          const w = await wireTo(url, "client");
+          const inner = w.requestReplies.bind(w);
+          w.requestReplies = (subject, data, opts, onReply) => (overWire.push(subject), inner(subject, data, opts, onReply));
+          return w;
+        }),
+    });
+    open_.push(rc);
+    return { rc, nc, overWire, opened: () => opened };
+  };
+  const open_: { close(): Promise<void> }[] = [];
+  afterAll(async () => {
+    for (const c of open_) await c.close();
+  });
+  /** An endpoint served by natsvec's host (nats.js side): echoes the body's size, or a reply of `replyBytes` bytes. */
+  const serve = async (url: string, subject: string) => {
+    const nc = await natsJs(url);
+    const h = { nc, maxPayload: nc.info!.max_payload } as unknown as NatsHandles;
+    const served = serveEndpoints(h, [{ subject, handle: async (body) => ({ data: { got: (body as { blob: Uint8Array }).blob?.length ?? 0, big: new Uint8Array((body as { replyBytes?: number }).replyBytes ?? 0) } }) }], "test");
+    await served.ready;
+    open_.push({ close: () => served.stop() });
+  };
+
+  it("sends large bodies over the wire, small ones over nats.js, and joins chunked replies", async () => {
+    const url = nats.get().url;
+    await serve(url, "rc.echo");
+    const { rc, overWire, opened } = await clientWith(url);
+    expect((await rc.call("rc.echo", { blob: new Uint8Array(10) })).data).toMatchObject({ got: 10 });
+    expect(opened()).toBe(0); // not opened for small requests
+    const big = await rc.call("rc.echo", { blob: new Uint8Array(300_000), replyBytes: 2_500_000 });
+    expect((big.data as { got: number; big: Uint8Array }).got).toBe(300_000);
+    expect((big.data as { big: Uint8Array }).big.length).toBe(2_500_000); // three chunks at the 1 MiB max payload
+    expect(overWire).toEqual(["rc.echo"]);
+    expect(opened()).toBe(1);
+    await expect(rc.call("rc.nobody", { blob: new Uint8Array(100_000) }, { timeoutMs: 300 })).rejects.toMatchObject({ code: 1902, message: expect.stringMatching(/nobody serves/) });
+    await expect(rc.call("rc.echo", { blob: new Uint8Array(1024 * 1024) })).rejects.toMatchObject({ code: 1903 });
+  });
+
+  it("falls back to nats.js when the wire cannot be opened", async () => {
+    const url = nats.get().url;
+    await serve(url, "rc.echo2");
+    let tries = 0;
+    const { rc } = await clientWith(url, async () => (tries++, undefined));
+    for (let i = 0; i < 2; i++) expect((await rc.call("rc.echo2", { blob: new Uint8Array(100_000) })).data).toMatchObject({ got: 100_000 });
+    expect(tries).toBe(1);
+  });
+
+  it("does not retry a request whose connection dropped in flight", async () => {
+    const url = nats.get().url;
+    const { rc } = await clientWith(url);
+    let calls = 0;
+    const w = await wireTo(url, "slow");
+    w.subscribe("rc.slow", {}, () => void calls++); // never answers
+    await w.flush();
+    const pending = rc.call("rc.slow", { blob: new Uint8Array(100_000) }, { timeoutMs: 20_000 }).then(
+      () => "answered",
+      (e: unknown) => e,
+    );
+    await waitFor(() => calls === 1, { what: "the request to arrive" });
+    await nats.get().restart();
+    expect(await pending).toMatchObject({ code: 65535, message: expect.stringMatching(/may or may not have been applied/) });
+    expect(calls).toBe(1);
   });
 });

@@ -51,7 +51,9 @@ interface Sub {
 }
 
 interface Pending {
-  readonly resolve: (m: WireMsg) => void;
+  /** A reply arrived; true when it was the last one the request waits for. */
+  readonly onReply: (m: WireMsg) => boolean;
+  readonly resolve: () => void;
   readonly reject: (e: Error) => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -403,10 +405,21 @@ export class DataWire {
     if (inc.sid === this.inboxSid) {
       const p = this.requests.get(inc.subject);
       if (!p) return; // timed out meanwhile
+      let done = true;
+      let err: Error | undefined;
+      if (msg.status === 503) err = new WireNoResponders(`no responders on the subject of request ${inc.subject}`);
+      else {
+        try {
+          done = p.onReply(msg);
+        } catch (e) {
+          err = e as Error;
+        }
+      }
+      if (!done && !err) return;
       this.requests.delete(inc.subject);
       clearTimeout(p.timer);
-      if (msg.status === 503) p.reject(new WireNoResponders(`no responders on the subject of request ${inc.subject}`));
-      else p.resolve(msg);
+      if (err) p.reject(err);
+      else p.resolve();
       return;
     }
     const s = this.subs.get(inc.sid);
@@ -458,14 +471,28 @@ export class DataWire {
   }
 
   /** Publish and wait for the first reply. */
-  request(subject: string, data: Uint8Array | readonly Uint8Array[], opts: { headers?: WireHeaders; timeoutMs: number }): Promise<WireMsg> {
+  async request(subject: string, data: Uint8Array | readonly Uint8Array[], opts: { headers?: WireHeaders; timeoutMs: number }): Promise<WireMsg> {
+    let reply: WireMsg | undefined;
+    await this.requestReplies(subject, data, opts, (m) => {
+      reply = m;
+      return true;
+    });
+    return reply!;
+  }
+
+  /**
+   * Publish and hand each reply to `onReply` until it returns true (a reply in chunks); resolves
+   * then. Rejects on timeout (WireTimeout), no responders (WireNoResponders), a lost connection
+   * (WireDisconnected) or when `onReply` throws.
+   */
+  requestReplies(subject: string, data: Uint8Array | readonly Uint8Array[], opts: { headers?: WireHeaders; timeoutMs: number }, onReply: (m: WireMsg) => boolean): Promise<void> {
     const inbox = `${this.inboxPrefix}${this.nextReq++}`;
-    return new Promise<WireMsg>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.requests.delete(inbox);
         reject(new WireTimeout(`no reply to a request on ${subject} within ${opts.timeoutMs} ms`));
       }, opts.timeoutMs);
-      this.requests.set(inbox, { resolve, reject, timer });
+      this.requests.set(inbox, { onReply, resolve, reject, timer });
       try {
         this.publish(subject, data, { reply: inbox, headers: opts.headers });
       } catch (e) {

@@ -217,7 +217,7 @@ export const startDatacoord = (h: NatsHandles, storage: Storage, config: Natsvec
       if (timer) clearInterval(timer);
       if (compactTimer) clearInterval(compactTimer);
       await served?.stop();
-      client.close();
+      await client.close();
       await lease?.release();
     },
   };

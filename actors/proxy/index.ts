@@ -83,7 +83,7 @@ export const startProxy = (h: NatsHandles, storage: Storage, config: NatsvecConf
     async stop() {
       await served?.stop();
       cache.stop();
-      client.close();
+      await client.close();
     },
   };
 };

@@ -806,7 +806,7 @@ export const startQueryNode = (h: NatsHandles, storage: Storage, config: Natsvec
       slots.clear();
       for (const s of segs) await freeHandles(s);
       if (!options.pool) await pool.close().catch(() => undefined);
-      client.close();
+      await client.close();
     },
   };
 };

@@ -211,7 +211,7 @@ export const startStreamingNode = (h: NatsHandles, storage: Storage, config: Nat
       clearInterval(claimTimer);
       stopWatch?.();
       await Promise.all([...owned.keys()].map(release));
-      client.close();
+      await client.close();
     },
   };
 };
